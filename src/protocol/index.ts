@@ -1,0 +1,11 @@
+export * from './constants.js';
+export { decodeBody, decodePacket } from './decode.js';
+export { encodePacket } from './encode.js';
+export * from './errors.js';
+export { Framer, type FramerOptions, type PacketSink } from './framer.js';
+export * from './packet.js';
+export * from './properties.js';
+export { Reader } from './reader.js';
+export * from './reason-codes.js';
+export * from './topic.js';
+export { isValidMqttString } from './utf8.js';
