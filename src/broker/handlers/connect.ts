@@ -1,0 +1,170 @@
+import type { ConnackProperties, ConnectPacket } from '../../protocol/index.js';
+import { hasProperties, MqttError, PacketType, ReasonCode } from '../../protocol/index.js';
+import type { Connection } from '../connection.js';
+import type { Decision } from '../hooks.js';
+import { Message } from '../message.js';
+
+/**
+ * CONNECT (MQTT 5.0 section 3.1.4, 3.1.1 section 3.1.4): validate, authenticate, take over an existing
+ * connection with the same Client Identifier, resume or start the session, answer CONNACK, then resend
+ * what the resumed session still owes.
+ */
+export function handleConnect(c: Connection, p: ConnectPacket): Promise<void> | undefined {
+  if (c.state !== 'awaiting-connect') {
+    // A Client can only send the CONNECT packet once over a Network Connection. [MQTT-3.1.0-2]
+    throw new MqttError('MQTT_PROTOCOL_ERROR', ReasonCode.ProtocolError, 'a second CONNECT', { specId: 'MQTT-3.1.0-2' });
+  }
+  c.cancelConnectTimer();
+  c.state = 'connecting';
+  c.version = p.protocolVersion;
+  c.username = p.username;
+  const broker = c.broker;
+  const limits = broker.settings.limits;
+  const v5 = p.protocolVersion === 5;
+
+  let clientId = p.clientId;
+  let assigned = false;
+  if (clientId.length === 0) {
+    if (p.protocolVersion === 3) {
+      // MQTT 3.1 requires a Client Identifier of 1 to 23 characters.
+      c.refuse(ReasonCode.ClientIdentifierNotValid, 'MQTT 3.1 requires a client identifier');
+      return undefined;
+    }
+    if (p.protocolVersion === 4 && !p.clean) {
+      // A zero-byte ClientId with CleanSession 0 is refused with return code 0x02. [MQTT-3.1.3-8]
+      c.refuse(ReasonCode.ClientIdentifierNotValid, 'an empty client identifier needs Clean Session 1');
+      return undefined;
+    }
+    // The Server assigns a unique ClientId ([MQTT-3.1.3-6]) and returns it in CONNACK ([MQTT-3.2.2-16]).
+    clientId = broker.assignClientId();
+    assigned = true;
+  } else if (clientId.length > limits.maxClientIdLength) {
+    broker.metrics.limitHit('maxClientIdLength');
+    c.refuse(ReasonCode.ClientIdentifierNotValid, `client identifier longer than ${limits.maxClientIdLength}`);
+    return undefined;
+  }
+  c.clientId = clientId;
+
+  let serverKeepAlive: number | undefined;
+  c.keepAlive = p.keepAlive;
+  if (p.keepAlive > limits.maxKeepAlive || (p.keepAlive === 0 && limits.maxKeepAlive < 65_535)) {
+    broker.metrics.limitHit('maxKeepAlive');
+    if (!v5) {
+      // 3.1.1 has no way to tell the client another Keep Alive: refuse, as Mosquitto does.
+      c.refuse(ReasonCode.ClientIdentifierNotValid, `keep alive above the maximum of ${limits.maxKeepAlive} s`);
+      return undefined;
+    }
+    // The Client MUST use the Server Keep Alive value instead of its own. [MQTT-3.2.2-22]
+    serverKeepAlive = limits.maxKeepAlive;
+    c.keepAlive = serverKeepAlive;
+  }
+
+  const props = p.properties;
+  if (v5 && props !== undefined) {
+    if (props.receiveMaximum !== undefined) c.clientReceiveMaximum = props.receiveMaximum;
+    if (props.maximumPacketSize !== undefined) c.clientMaximumPacketSize = props.maximumPacketSize;
+    if (props.topicAliasMaximum !== undefined) c.clientTopicAliasMaximum = props.topicAliasMaximum;
+    if (props.requestProblemInformation === false) c.requestProblemInformation = false;
+    if (props.authenticationMethod !== undefined) {
+      // No enhanced authentication method is configured. [MQTT-3.1.4-2]
+      c.refuse(ReasonCode.BadAuthenticationMethod, `authentication method ${props.authenticationMethod} is not supported`);
+      return undefined;
+    }
+  }
+
+  if (broker.connectedCount >= limits.maxConnections && !broker.isConnected(clientId)) {
+    broker.metrics.limitHit('maxConnections');
+    c.refuse(v5 ? ReasonCode.QuotaExceeded : ReasonCode.ServerUnavailable, 'too many connections');
+    return undefined;
+  }
+
+  if (broker.hooks.has.authenticate) {
+    return broker.hooks
+      .decide('authenticate', { client: c.info, password: p.password, clean: p.clean, keepAlive: p.keepAlive, properties: props })
+      .then((decision) => {
+        if (c.state !== 'connecting') return;
+        if (admit(c, decision, p)) accept(c, p, assigned, serverKeepAlive);
+      });
+  }
+  if (admit(c, { verdict: 'defer' }, p)) accept(c, p, assigned, serverKeepAlive);
+  return undefined;
+}
+
+/** Applies the authentication decision; when every hook defers, anonymous access decides. */
+function admit(c: Connection, decision: Decision, p: ConnectPacket): boolean {
+  if (decision.verdict === 'allow') return true;
+  if (decision.verdict === 'defer' && c.broker.settings.allowAnonymous) return true;
+  const code =
+    decision.reasonCode ?? (decision.verdict === 'defer' || p.username === undefined ? ReasonCode.NotAuthorized : ReasonCode.BadUserNameOrPassword);
+  c.refuse(code, decision.reasonString);
+  return false;
+}
+
+function accept(c: Connection, p: ConnectPacket, assigned: boolean, serverKeepAlive: number | undefined): void {
+  const broker = c.broker;
+  const settings = broker.settings;
+  const now = broker.clock.now();
+  const v5 = p.protocolVersion === 5;
+
+  // If the ClientID is already connected, the existing connection is closed (5.0: DISCONNECT 0x8E). [MQTT-3.1.4-3]
+  broker.takeOver(c.clientId, c);
+
+  let expiry: number;
+  if (v5) {
+    expiry = Math.min(p.properties?.sessionExpiryInterval ?? 0, settings.sessions.maxExpiryInterval);
+  } else {
+    expiry = p.clean ? 0 : settings.sessions.defaultExpiryInterval;
+  }
+  c.connectSessionExpiry = p.properties?.sessionExpiryInterval ?? 0;
+  const { session, present } = broker.openSession(c, p.clean, expiry);
+
+  if (p.will !== undefined) {
+    const w = p.will;
+    const wp = w.properties;
+    const { willDelayInterval, messageExpiryInterval, ...forwarded } = wp ?? {};
+    const message = new Message(
+      w.topic,
+      w.payload,
+      w.qos,
+      w.retain,
+      hasProperties(forwarded) ? forwarded : undefined,
+      messageExpiryInterval,
+      now,
+      c.clientId,
+    ).detach();
+    c.will = { message, delayInterval: willDelayInterval ?? 0 };
+  }
+
+  c.state = 'connected';
+  const ack: { -readonly [K in keyof ConnackProperties]: ConnackProperties[K] } = {};
+  if (v5) {
+    const caps = settings.capabilities;
+    if (p.properties?.sessionExpiryInterval !== undefined && expiry !== p.properties.sessionExpiryInterval) ack.sessionExpiryInterval = expiry;
+    if (caps.receiveMaximum < 65_535) ack.receiveMaximum = caps.receiveMaximum;
+    if (caps.maximumQoS < 2) ack.maximumQoS = caps.maximumQoS;
+    if (!caps.retainAvailable) ack.retainAvailable = false;
+    ack.maximumPacketSize = settings.limits.maxPacketSize;
+    if (assigned) ack.assignedClientIdentifier = c.clientId;
+    if (caps.topicAliasMaximum > 0) ack.topicAliasMaximum = caps.topicAliasMaximum;
+    if (!caps.wildcardSubscriptionAvailable) ack.wildcardSubscriptionAvailable = false;
+    if (!caps.subscriptionIdentifiersAvailable) ack.subscriptionIdentifiersAvailable = false;
+    if (!caps.sharedSubscriptionAvailable) ack.sharedSubscriptionAvailable = false;
+    if (serverKeepAlive !== undefined) ack.serverKeepAlive = serverKeepAlive;
+    if (p.properties?.requestResponseInformation === true && settings.responseInformation !== undefined) {
+      ack.responseInformation = settings.responseInformation;
+    }
+  }
+  // CONNACK is the first packet the Server sends ([MQTT-3.2.0-1]); Session Present says whether the
+  // session was resumed ([MQTT-3.2.2-2], [MQTT-3.2.2-3]).
+  c.sendPacket({
+    type: PacketType.Connack,
+    sessionPresent: present,
+    reasonCode: 0,
+    ...(v5 && hasProperties(ack) ? { properties: ack } : {}),
+  });
+  broker.metrics.connectsAccepted++;
+  c.startKeepAlive();
+  broker.connected(c, session, present);
+  if (present) c.outbound.resume();
+}
+

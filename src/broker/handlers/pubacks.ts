@@ -1,0 +1,60 @@
+import { PacketType, type PubackPacket, type PubcompPacket, type PubrecPacket, type PubrelPacket, ReasonCode } from '../../protocol/index.js';
+import type { Connection } from '../connection.js';
+
+/**
+ * Acknowledgements of QoS 1 and 2 (MQTT 5.0 sections 4.3.2, 4.3.3). Outbound: PUBACK ends QoS 1;
+ * PUBREC turns QoS 2 into PUBREL (or ends it with a failure code); PUBCOMP ends it. Each freed slot lets
+ * the next queued message go. Inbound: PUBREL releases the Packet Identifier and is answered PUBCOMP.
+ */
+export function handlePuback(c: Connection, p: PubackPacket): void {
+  const s = c.session;
+  const f = s?.inflight.get(p.packetId);
+  if (s === undefined || f === undefined || f.state !== 'publish' || f.delivery.qos !== 1) {
+    c.broker.logger.debug('PUBACK for no QoS 1 message in flight', { clientId: c.clientId, packetId: p.packetId });
+    return;
+  }
+  s.inflight.delete(p.packetId);
+  c.outbound.pump();
+}
+
+export function handlePubrec(c: Connection, p: PubrecPacket): void {
+  const s = c.session;
+  const f = s?.inflight.get(p.packetId);
+  if (s === undefined || f === undefined || f.delivery.qos !== 2) {
+    // 5.0: answer PUBREL 0x92 so the client can end its flow.
+    c.sendPacket({ type: PacketType.Pubrel, packetId: p.packetId, reasonCode: c.version === 5 ? ReasonCode.PacketIdentifierNotFound : 0 });
+    return;
+  }
+  if (p.reasonCode >= 0x80) {
+    // A failure in PUBREC ends the flow; the Packet Identifier is free again. [MQTT-4.3.3-4]
+    s.inflight.delete(p.packetId);
+    c.outbound.pump();
+    return;
+  }
+  // [MQTT-4.3.3-3] PUBREL with the same Packet Identifier; the message itself is no longer needed.
+  f.state = 'pubrel';
+  c.sendPacket({ type: PacketType.Pubrel, packetId: p.packetId, reasonCode: 0 });
+}
+
+export function handlePubcomp(c: Connection, p: PubcompPacket): void {
+  const s = c.session;
+  const f = s?.inflight.get(p.packetId);
+  if (s === undefined || f === undefined || f.state !== 'pubrel') {
+    c.broker.logger.debug('PUBCOMP for no PUBREL in flight', { clientId: c.clientId, packetId: p.packetId });
+    return;
+  }
+  s.inflight.delete(p.packetId);
+  c.outbound.pump();
+}
+
+export function handlePubrel(c: Connection, p: PubrelPacket): void {
+  const s = c.session;
+  if (s === undefined) return;
+  // [MQTT-4.3.3-11] PUBCOMP with the same Packet Identifier; 5.0 says 0x92 if it was unknown.
+  const known = s.inboundQos2.delete(p.packetId);
+  c.sendPacket({
+    type: PacketType.Pubcomp,
+    packetId: p.packetId,
+    reasonCode: known || c.version < 5 ? 0 : ReasonCode.PacketIdentifierNotFound,
+  });
+}
