@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { runBroker } from './broker.js';
 import { packageVersion } from './version.js';
 
 /**
@@ -11,7 +12,9 @@ interface Command {
   run(argv: readonly string[]): Promise<number>;
 }
 
-const commands: ReadonlyMap<string, Command> = new Map<string, Command>([]);
+const commands: ReadonlyMap<string, Command> = new Map<string, Command>([
+  ['broker', { summary: 'run the MQTT broker (default 127.0.0.1:1883)', run: runBroker }],
+]);
 
 function usage(): string {
   const names = [...commands.entries()].map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`);

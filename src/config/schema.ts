@@ -1,0 +1,91 @@
+import { z } from 'zod';
+import { defaultSettings } from '../broker/options.js';
+
+/**
+ * The one configuration schema: types, defaults, validation and the text `mozzie broker --help` prints.
+ * Config files, command-line flags and `createServer()` all go through it. Defaults come from the
+ * broker's own defaults, so there is one source for each value.
+ */
+
+const d = defaultSettings;
+const uint = (max = Number.MAX_SAFE_INTEGER) => z.number().int().min(0).max(max);
+const positive = (max = Number.MAX_SAFE_INTEGER) => z.number().int().min(1).max(max);
+
+export const tcpListenerSchema = z.strictObject({
+  type: z.literal('tcp').default('tcp').describe('Listener kind. "tcp" is plain MQTT.'),
+  host: z.string().min(1).default('127.0.0.1').describe('Address to bind; 0.0.0.0 or :: for every interface.'),
+  port: uint(65_535).default(1883).describe('TCP port; 0 picks a free one.'),
+});
+
+export const listenerSchema = tcpListenerSchema;
+
+const capabilitiesSchema = z.strictObject({
+  maximumQoS: z.union([z.literal(0), z.literal(1), z.literal(2)]).default(d.capabilities.maximumQoS).describe('Highest QoS accepted and granted.'),
+  retainAvailable: z.boolean().default(d.capabilities.retainAvailable).describe('Accept retained messages.'),
+  wildcardSubscriptionAvailable: z.boolean().default(d.capabilities.wildcardSubscriptionAvailable).describe('Accept + and # in subscriptions.'),
+  subscriptionIdentifiersAvailable: z.boolean().default(d.capabilities.subscriptionIdentifiersAvailable).describe('Accept MQTT 5 Subscription Identifiers.'),
+  sharedSubscriptionAvailable: z.boolean().default(d.capabilities.sharedSubscriptionAvailable).describe('Accept $share/{group}/{filter} subscriptions.'),
+  receiveMaximum: positive(65_535).default(d.capabilities.receiveMaximum).describe('QoS 1/2 messages a v5 client may have unacknowledged towards us.'),
+  topicAliasMaximum: uint(65_535).default(d.capabilities.topicAliasMaximum).describe('Topic Aliases a v5 client may use towards us; 0 disables.'),
+});
+
+const limitsSchema = z.strictObject({
+  maxConnections: positive().default(d.limits.maxConnections).describe('Connected clients at once.'),
+  maxPacketSize: z.number().int().min(64).max(268_435_460).default(d.limits.maxPacketSize).describe('Largest packet accepted, in bytes.'),
+  maxInflight: positive(65_535).default(d.limits.maxInflight).describe('Outbound QoS 1/2 messages in flight per client.'),
+  maxQueuedMessages: uint().default(d.limits.maxQueuedMessages).describe('Messages queued per session (offline or window full).'),
+  maxQueuedBytes: uint().default(d.limits.maxQueuedBytes).describe('Payload bytes queued per session.'),
+  maxTopicLevels: positive(65_535).default(d.limits.maxTopicLevels).describe('Levels in a topic name or filter.'),
+  maxTopicLength: positive(65_535).default(d.limits.maxTopicLength).describe('Characters in a topic name or filter.'),
+  maxSubscriptionsPerClient: uint().default(d.limits.maxSubscriptionsPerClient).describe('Subscriptions one session may hold.'),
+  maxClientIdLength: positive(65_535).default(d.limits.maxClientIdLength).describe('Characters in a client identifier.'),
+  maxKeepAlive: uint(65_535).default(d.limits.maxKeepAlive).describe('Largest keep alive (s); v5 clients are told, v3 clients above it are refused.'),
+  connectTimeout: positive().default(d.limits.connectTimeout).describe('Milliseconds a connection has to send CONNECT.'),
+  outboundHighWaterMark: positive().default(d.limits.outboundHighWaterMark).describe('Bytes waiting for a socket before QoS 0 is dropped.'),
+  slowConsumerTimeout: positive().default(d.limits.slowConsumerTimeout).describe('Milliseconds a socket may stay congested before the client is disconnected.'),
+});
+
+const sessionsSchema = z.strictObject({
+  defaultExpiryInterval: uint(0xffff_ffff).default(d.sessions.defaultExpiryInterval).describe('Session expiry (s) for v3 clients with clean session off.'),
+  maxExpiryInterval: uint(0xffff_ffff).default(d.sessions.maxExpiryInterval).describe('Cap on the session expiry (s) v5 clients ask for; 4294967295 = none.'),
+  queueQos0WhenOffline: z.boolean().default(d.sessions.queueQos0WhenOffline).describe('Queue QoS 0 messages for offline persistent sessions.'),
+});
+
+export const configSchema = z.strictObject({
+  listeners: z
+    .array(listenerSchema)
+    .min(1)
+    .default([{ type: 'tcp', host: '127.0.0.1', port: 1883 }])
+    .describe('Where the broker listens.'),
+  allowAnonymous: z
+    .boolean()
+    .optional()
+    .describe('Accept clients without credentials. Unset: allowed when every listener is on a loopback address, refused otherwise.'),
+  log: z
+    .strictObject({
+      level: z.enum(['debug', 'info', 'warn', 'error']).default('info').describe('Least severe level printed.'),
+      format: z.enum(['text', 'json']).default('text').describe('text for people, json (one object per line) for log collectors.'),
+    })
+    .prefault({}),
+  capabilities: capabilitiesSchema.prefault({}),
+  limits: limitsSchema.prefault({}),
+  sessions: sessionsSchema.prefault({}),
+  sharedSubscriptionStrategy: z
+    .enum(['round-robin', 'random', 'sticky'])
+    .default(d.sharedSubscriptionStrategy)
+    .describe('How a shared subscription picks the member for each message.'),
+  outboundTopicAliases: z.boolean().default(d.outboundTopicAliases).describe('Use Topic Aliases towards v5 clients that allow them.'),
+  validatePayloadFormat: z.boolean().default(d.validatePayloadFormat).describe('Refuse payloads marked UTF-8 that are not (0x99).'),
+  responseInformation: z.string().optional().describe('Response Information for v5 clients that request it.'),
+  sys: z
+    .strictObject({
+      interval: uint().default(d.sysInterval).describe('Seconds between $SYS/ updates; 0 turns them off.'),
+    })
+    .prefault({}),
+});
+
+/** A configuration as written by a user: every key optional. */
+export type MozzieConfigInput = z.input<typeof configSchema>;
+/** A validated configuration with every default filled in. */
+export type MozzieConfig = z.output<typeof configSchema>;
+export type ListenerConfig = z.output<typeof listenerSchema>;
