@@ -128,7 +128,12 @@ export class Broker {
     session.connection = c;
     this.online.set(c.clientId, c);
     if (this.online.size > this.metrics.maxConnected) this.metrics.maxConnected = this.online.size;
-    this.logger.info('client connected', { clientId: c.clientId, protocolVersion: c.version, sessionPresent, remoteAddress: c.remoteAddress });
+    this.logger.info('client connected', {
+      clientId: c.clientId,
+      protocolVersion: c.version,
+      sessionPresent,
+      remoteAddress: c.remoteAddress,
+    });
     if (this.hooks.has.onConnect) this.hooks.notify('onConnect', { client: c.info, sessionPresent });
   }
 
@@ -295,7 +300,7 @@ export class Broker {
       }
       // QoS is the minimum of the published and the granted one ([MQTT-3.8.4-8]); RETAIN is kept only with
       // Retain As Published ([MQTT-3.3.1-12], [MQTT-3.3.1-13]).
-      this.deliverTo(t.session, message, (message.qos < qos ? message.qos : qos) as QoS, rap && message.retain, subIds, undefined);
+      this.deliverTo(t.session, message, Math.min(message.qos, qos) as QoS, rap && message.retain, subIds, undefined);
       count++;
     }
     const groups = match.groups;
@@ -304,7 +309,7 @@ export class Broker {
       const member = g.pick(this.settings.sharedSubscriptionStrategy, origin, isOnline);
       if (member === undefined) continue;
       const entry = g.members.get(member) as SubscriptionEntry;
-      const qos = (message.qos < entry.qos ? message.qos : entry.qos) as QoS;
+      const qos = Math.min(message.qos, entry.qos) as QoS;
       const subIds = entry.subscriptionIdentifier === undefined ? undefined : [entry.subscriptionIdentifier];
       this.deliverTo(member, message, qos, entry.retainAsPublished && message.retain, subIds, g.key);
       count++;
@@ -313,7 +318,14 @@ export class Broker {
   }
 
   /** Hands one message to a session: to its connection now, or to its queue while it is offline. */
-  deliverTo(session: Session, message: Message, qos: QoS, retain: boolean, subIds: readonly number[] | undefined, shareKey: string | undefined): void {
+  deliverTo(
+    session: Session,
+    message: Message,
+    qos: QoS,
+    retain: boolean,
+    subIds: readonly number[] | undefined,
+    shareKey: string | undefined,
+  ): void {
     const c = session.connection;
     if (this.hooks.has.onDeliver && c !== undefined) this.hooks.notify('onDeliver', { client: c.info, topic: message.topic, qos });
     if (c !== undefined) {

@@ -1,6 +1,7 @@
 import { Buffer } from 'node:buffer';
 import type { Duplex } from 'node:stream';
 import {
+  encodePacket,
   Framer,
   isMqttError,
   MAX_PACKET_SIZE,
@@ -9,7 +10,6 @@ import {
   PacketType,
   type ProtocolVersion,
   ReasonCode,
-  encodePacket,
   reasonCodeName,
 } from '../protocol/index.js';
 import type { Broker } from './broker.js';
@@ -171,7 +171,9 @@ export class Connection {
     if (this.state !== 'connected' && packet.type !== PacketType.Connect) {
       // The first packet sent from the Client to the Server MUST be a CONNECT packet. [MQTT-3.1.0-1]
       if (this.state === 'awaiting-connect') {
-        throw new MqttError('MQTT_PROTOCOL_ERROR', ReasonCode.ProtocolError, 'the first packet must be CONNECT', { specId: 'MQTT-3.1.0-1' });
+        throw new MqttError('MQTT_PROTOCOL_ERROR', ReasonCode.ProtocolError, 'the first packet must be CONNECT', {
+          specId: 'MQTT-3.1.0-1',
+        });
       }
       if (packet.type !== PacketType.Auth) {
         throw new MqttError('MQTT_PROTOCOL_ERROR', ReasonCode.ProtocolError, 'no packet but AUTH may follow CONNECT before CONNACK', {
@@ -270,7 +272,11 @@ export class Connection {
     const limit = this.keepAlive * 1500;
     const idle = this.broker.clock.now() - this.lastReceivedAt;
     if (idle >= limit) {
-      this.abort(ReasonCode.KeepAliveTimeout, 'keep-alive-timeout', `no packet for ${Math.round(idle / 1000)} s (Keep Alive ${this.keepAlive} s)`);
+      this.abort(
+        ReasonCode.KeepAliveTimeout,
+        'keep-alive-timeout',
+        `no packet for ${Math.round(idle / 1000)} s (Keep Alive ${this.keepAlive} s)`,
+      );
     } else {
       this.armKeepAlive(limit - idle);
     }
@@ -299,7 +305,10 @@ export class Connection {
       ? err
       : new MqttError('MQTT_PROTOCOL_ERROR', ReasonCode.ImplementationSpecificError, 'internal error', { cause: err });
     if (!isMqttError(err)) {
-      this.broker.logger.error('internal error handling a packet', { clientId: this.clientId, error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
+      this.broker.logger.error('internal error handling a packet', {
+        clientId: this.clientId,
+        error: err instanceof Error ? (err.stack ?? err.message) : String(err),
+      });
     } else {
       this.broker.logger.debug('closing connection on error', { clientId: this.clientId, code: mqtt.code, reason: mqtt.message });
     }

@@ -165,7 +165,10 @@ export class HookRunner {
   private withTimeout<T>(value: T | Promise<T>, hook: BrokerHooks, point: string): Promise<T> {
     if (!(value instanceof Promise)) return Promise.resolve(value);
     return new Promise<T>((resolve, reject) => {
-      const timer = this.clock.setTimer(() => reject(new Error(`hook ${hook.name ?? '(unnamed)'} ${point} timed out after ${this.timeoutMs} ms`)), this.timeoutMs);
+      const timer = this.clock.setTimer(
+        () => reject(new Error(`hook ${hook.name ?? '(unnamed)'} ${point} timed out after ${this.timeoutMs} ms`)),
+        this.timeoutMs,
+      );
       value.then(
         (v) => {
           timer.cancel();

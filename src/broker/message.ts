@@ -143,7 +143,10 @@ export class Message {
     topic: string = this.topic,
   ): PublishPacket {
     let properties: PublishProperties | undefined;
-    if (version === 5 && (this.properties !== undefined || expiry !== undefined || subscriptionIdentifiers !== undefined || topicAlias !== undefined)) {
+    if (
+      version === 5 &&
+      (this.properties !== undefined || expiry !== undefined || subscriptionIdentifiers !== undefined || topicAlias !== undefined)
+    ) {
       const p: { -readonly [K in keyof PublishProperties]: PublishProperties[K] } = { ...this.properties };
       if (expiry !== undefined) p.messageExpiryInterval = expiry;
       if (subscriptionIdentifiers !== undefined && subscriptionIdentifiers.length > 0) p.subscriptionIdentifiers = subscriptionIdentifiers;

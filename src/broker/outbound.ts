@@ -145,7 +145,14 @@ export class Outbound {
    * Size. The shared per-message encoding is used unless DUP, Subscription Identifiers or a Topic Alias
    * make this copy unique.
    */
-  private write(message: Message, qos: QoS, retain: boolean, subIds: readonly number[] | undefined, packetId: number, dup: boolean): boolean {
+  private write(
+    message: Message,
+    qos: QoS,
+    retain: boolean,
+    subIds: readonly number[] | undefined,
+    packetId: number,
+    dup: boolean,
+  ): boolean {
     const c = this.c;
     const version = c.version;
     const now = c.broker.clock.now();
@@ -174,7 +181,17 @@ export class Outbound {
       c.broker.metrics.packetsSent++;
       return true;
     }
-    const buf = message.encodeUnique(version, qos, retain, dup, qos > 0 ? packetId : undefined, now, subIds, alias, aliasKnown ? '' : message.topic);
+    const buf = message.encodeUnique(
+      version,
+      qos,
+      retain,
+      dup,
+      qos > 0 ? packetId : undefined,
+      now,
+      subIds,
+      alias,
+      aliasKnown ? '' : message.topic,
+    );
     if (buf.length > max) return false;
     if (alias !== undefined && !aliasKnown) this.rememberAlias(message.topic, alias);
     this.push(buf);

@@ -46,12 +46,18 @@ export async function runBroker(argv: readonly string[]): Promise<number> {
     const server = createServer(config, { version: packageVersion() });
     const listeners = await server.start();
     const anonymous = server.allowAnonymous ? 'anonymous access allowed' : 'anonymous access refused';
-    process.stderr.write(`mozzie ${packageVersion()} listening on ${listeners.map((l) => l.url).join(', ')} (MQTT 3.1, 3.1.1, 5.0; ${anonymous})\n`);
+    process.stderr.write(
+      `mozzie ${packageVersion()} listening on ${listeners.map((l) => l.url).join(', ')} (MQTT 3.1, 3.1.1, 5.0; ${anonymous})\n`,
+    );
     if (server.allowAnonymous && !config.listeners.every((l) => isLoopback(l.host))) {
-      process.stderr.write('WARNING: anonymous clients are accepted on a non-loopback address: anyone who can reach it can publish and subscribe.\n');
+      process.stderr.write(
+        'WARNING: anonymous clients are accepted on a non-loopback address: anyone who can reach it can publish and subscribe.\n',
+      );
     }
     if (!server.allowAnonymous) {
-      process.stderr.write('Note: no authentication is configured, so every client will be refused; use --allow-anonymous to accept them.\n');
+      process.stderr.write(
+        'Note: no authentication is configured, so every client will be refused; use --allow-anonymous to accept them.\n',
+      );
     }
     await waitForSignal();
     process.stderr.write('mozzie: shutting down\n');
@@ -64,7 +70,9 @@ export async function runBroker(argv: readonly string[]): Promise<number> {
     }
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'EADDRINUSE') {
-      process.stderr.write(`mozzie broker: the address is already in use (${(err as Error).message}); is another broker running? Use --port to pick another.\n`);
+      process.stderr.write(
+        `mozzie broker: the address is already in use (${(err as Error).message}); is another broker running? Use --port to pick another.\n`,
+      );
       return 1;
     }
     if (code === 'EACCES') {

@@ -20,13 +20,29 @@ export const tcpListenerSchema = z.strictObject({
 export const listenerSchema = tcpListenerSchema;
 
 const capabilitiesSchema = z.strictObject({
-  maximumQoS: z.union([z.literal(0), z.literal(1), z.literal(2)]).default(d.capabilities.maximumQoS).describe('Highest QoS accepted and granted.'),
+  maximumQoS: z
+    .union([z.literal(0), z.literal(1), z.literal(2)])
+    .default(d.capabilities.maximumQoS)
+    .describe('Highest QoS accepted and granted.'),
   retainAvailable: z.boolean().default(d.capabilities.retainAvailable).describe('Accept retained messages.'),
-  wildcardSubscriptionAvailable: z.boolean().default(d.capabilities.wildcardSubscriptionAvailable).describe('Accept + and # in subscriptions.'),
-  subscriptionIdentifiersAvailable: z.boolean().default(d.capabilities.subscriptionIdentifiersAvailable).describe('Accept MQTT 5 Subscription Identifiers.'),
-  sharedSubscriptionAvailable: z.boolean().default(d.capabilities.sharedSubscriptionAvailable).describe('Accept $share/{group}/{filter} subscriptions.'),
-  receiveMaximum: positive(65_535).default(d.capabilities.receiveMaximum).describe('QoS 1/2 messages a v5 client may have unacknowledged towards us.'),
-  topicAliasMaximum: uint(65_535).default(d.capabilities.topicAliasMaximum).describe('Topic Aliases a v5 client may use towards us; 0 disables.'),
+  wildcardSubscriptionAvailable: z
+    .boolean()
+    .default(d.capabilities.wildcardSubscriptionAvailable)
+    .describe('Accept + and # in subscriptions.'),
+  subscriptionIdentifiersAvailable: z
+    .boolean()
+    .default(d.capabilities.subscriptionIdentifiersAvailable)
+    .describe('Accept MQTT 5 Subscription Identifiers.'),
+  sharedSubscriptionAvailable: z
+    .boolean()
+    .default(d.capabilities.sharedSubscriptionAvailable)
+    .describe('Accept $share/{group}/{filter} subscriptions.'),
+  receiveMaximum: positive(65_535)
+    .default(d.capabilities.receiveMaximum)
+    .describe('QoS 1/2 messages a v5 client may have unacknowledged towards us.'),
+  topicAliasMaximum: uint(65_535)
+    .default(d.capabilities.topicAliasMaximum)
+    .describe('Topic Aliases a v5 client may use towards us; 0 disables.'),
 });
 
 const limitsSchema = z.strictObject({
@@ -39,16 +55,27 @@ const limitsSchema = z.strictObject({
   maxTopicLength: positive(65_535).default(d.limits.maxTopicLength).describe('Characters in a topic name or filter.'),
   maxSubscriptionsPerClient: uint().default(d.limits.maxSubscriptionsPerClient).describe('Subscriptions one session may hold.'),
   maxClientIdLength: positive(65_535).default(d.limits.maxClientIdLength).describe('Characters in a client identifier.'),
-  maxKeepAlive: uint(65_535).default(d.limits.maxKeepAlive).describe('Largest keep alive (s); v5 clients are told, v3 clients above it are refused.'),
+  maxKeepAlive: uint(65_535)
+    .default(d.limits.maxKeepAlive)
+    .describe('Largest keep alive (s); v5 clients are told, v3 clients above it are refused.'),
   connectTimeout: positive().default(d.limits.connectTimeout).describe('Milliseconds a connection has to send CONNECT.'),
   outboundHighWaterMark: positive().default(d.limits.outboundHighWaterMark).describe('Bytes waiting for a socket before QoS 0 is dropped.'),
-  slowConsumerTimeout: positive().default(d.limits.slowConsumerTimeout).describe('Milliseconds a socket may stay congested before the client is disconnected.'),
+  slowConsumerTimeout: positive()
+    .default(d.limits.slowConsumerTimeout)
+    .describe('Milliseconds a socket may stay congested before the client is disconnected.'),
 });
 
 const sessionsSchema = z.strictObject({
-  defaultExpiryInterval: uint(0xffff_ffff).default(d.sessions.defaultExpiryInterval).describe('Session expiry (s) for v3 clients with clean session off.'),
-  maxExpiryInterval: uint(0xffff_ffff).default(d.sessions.maxExpiryInterval).describe('Cap on the session expiry (s) v5 clients ask for; 4294967295 = none.'),
-  queueQos0WhenOffline: z.boolean().default(d.sessions.queueQos0WhenOffline).describe('Queue QoS 0 messages for offline persistent sessions.'),
+  defaultExpiryInterval: uint(0xffff_ffff)
+    .default(d.sessions.defaultExpiryInterval)
+    .describe('Session expiry (s) for v3 clients with clean session off.'),
+  maxExpiryInterval: uint(0xffff_ffff)
+    .default(d.sessions.maxExpiryInterval)
+    .describe('Cap on the session expiry (s) v5 clients ask for; 4294967295 = none.'),
+  queueQos0WhenOffline: z
+    .boolean()
+    .default(d.sessions.queueQos0WhenOffline)
+    .describe('Queue QoS 0 messages for offline persistent sessions.'),
 });
 
 export const configSchema = z.strictObject({

@@ -1,6 +1,6 @@
 import type { Buffer } from 'node:buffer';
 import { PacketType, type ProtocolVersion, packetTypeNames } from './constants.js';
-import { malformed } from './errors.js';
+import { MqttError, malformed } from './errors.js';
 import type { Packet } from './packet.js';
 import { expectEnd, sid } from './packets/common.js';
 import { decodeConnack } from './packets/connack.js';
@@ -106,7 +106,19 @@ export function decodePacket(buf: Buffer, version: ProtocolVersion = 5): Packet 
   if (buf.length < 2) throw malformed('MQTT_PACKET_TRUNCATED', 'fixedHeader', 'a packet has at least two bytes');
   const first = buf[0] as number;
   const r = new Reader(buf, 1, buf.length);
-  const remainingLength = r.varint('fixedHeader.remainingLength');
+  let remainingLength: number;
+  try {
+    remainingLength = r.varint('fixedHeader.remainingLength');
+  } catch (err) {
+    // Report a bad Remaining Length with the code the Framer uses for the same bytes. [MQTT-1.5.5-1]
+    if (!(err instanceof MqttError) || err.code !== 'MQTT_VARIABLE_BYTE_INTEGER_INVALID') throw err;
+    throw malformed(
+      'MQTT_REMAINING_LENGTH_INVALID',
+      'fixedHeader.remainingLength',
+      'Remaining Length is not a minimally encoded Variable Byte Integer of at most four bytes',
+      'MQTT-1.5.5-1',
+    );
+  }
   if (r.remaining !== remainingLength) {
     throw malformed(
       r.remaining < remainingLength ? 'MQTT_PACKET_TRUNCATED' : 'MQTT_PACKET_TRAILING_BYTES',

@@ -56,7 +56,7 @@ export interface PublishPacket {
   readonly qos: QoS;
   readonly retain: boolean;
   readonly dup: boolean;
-  /** Present exactly when qos > 0 ([MQTT-2.2.1-2]). */
+  /** Present exactly when qos > 0 ([MQTT-2.2.1-2]; 3.1.1 [MQTT-2.3.1-5]). */
   readonly packetId?: number;
   readonly properties?: PublishProperties;
 }

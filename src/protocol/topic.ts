@@ -27,7 +27,8 @@ export function validateTopicName(topic: string, field = 'Topic Name'): void {
   for (let i = 0; i < topic.length; i++) {
     const c = topic.charCodeAt(i);
     if (c === 0x2b || c === 0x23) {
-      // The wildcard characters can be used in Topic Filters, but MUST NOT be used within a Topic Name. [MQTT-3.3.2-2]
+      // The wildcard characters can be used in Topic Filters, but MUST NOT be used within a Topic Name.
+      // [MQTT-4.7.0-1] (3.1.1: [MQTT-4.7.1-1]); in a PUBLISH packet [MQTT-3.3.2-2]
       throw new MqttError('MQTT_TOPIC_NAME_INVALID', ReasonCode.TopicNameInvalid, 'Topic Name must not contain wildcards', {
         field,
         specId: 'MQTT-3.3.2-2',
@@ -60,12 +61,12 @@ function checkWildcards(filter: string, start: number, field: string): void {
     const c = filter.charCodeAt(i);
     if (c === 0x23) {
       // '#' MUST be specified either on its own or following a topic level separator, and MUST be the last
-      // character of the filter. [MQTT-4.7.1-1]
+      // character of the filter. [MQTT-4.7.1-1] (3.1.1: [MQTT-4.7.1-2])
       if (i !== last || (i > start && filter.charCodeAt(i - 1) !== 0x2f)) {
         throw malformed('MQTT_TOPIC_FILTER_INVALID', field, "'#' must be the last level of the filter and alone in it", 'MQTT-4.7.1-1');
       }
     } else if (c === 0x2b) {
-      // '+' MUST occupy an entire level of the filter. [MQTT-4.7.1-2]
+      // '+' MUST occupy an entire level of the filter. [MQTT-4.7.1-2] (3.1.1: [MQTT-4.7.1-3])
       const before = i === start ? 0x2f : filter.charCodeAt(i - 1);
       const after = i === last ? 0x2f : filter.charCodeAt(i + 1);
       if (before !== 0x2f || after !== 0x2f) {

@@ -39,7 +39,9 @@ export function writeUint32(buf: Buffer, pos: number, value: number): number {
 
 /** Bytes of a UTF-8 Encoded String's content, checked against the Two Byte Integer limit. */
 export function utf8Length(value: string, field: string): number {
-  const n = value.length < 64 && isAscii(value) ? value.length : Buffer.byteLength(value, 'utf8');
+  // A JavaScript scan costs ~1.3 ns a character and Buffer.byteLength ~15 ns flat (a V8 fast call), so the
+  // scan only pays for very short strings. (bench/codec: ~60 ns -> ~16 ns for a 46-character topic.)
+  const n = value.length <= 10 && isAscii(value) ? value.length : Buffer.byteLength(value, 'utf8');
   if (n > MAX_STRING_BYTES) throw tooLong(field, n);
   return n;
 }
@@ -53,7 +55,15 @@ function isAscii(value: string): boolean {
 export function writeUtf8(buf: Buffer, pos: number, value: string, byteLength: number): number {
   buf[pos] = byteLength >>> 8;
   buf[pos + 1] = byteLength & 0xff;
-  if (byteLength > 0) buf.write(value, pos + 2, byteLength, 'utf8');
+  if (byteLength === value.length) {
+    // Only an all-ASCII string has as many UTF-8 bytes as UTF-16 code units, and ASCII is the same bytes in
+    // Latin-1, whose encoder is much cheaper than the UTF-8 one; a short string is cheaper still as a byte loop.
+    // (bench/codec: ~75 ns -> ~52 ns for a 46-character topic, ~65 ns -> ~21 ns for a 16-character one.)
+    if (byteLength <= 32) for (let i = 0; i < byteLength; i++) buf[pos + 2 + i] = value.charCodeAt(i);
+    else buf.write(value, pos + 2, byteLength, 'latin1');
+  } else {
+    buf.write(value, pos + 2, byteLength, 'utf8');
+  }
   return pos + 2 + byteLength;
 }
 

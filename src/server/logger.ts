@@ -20,10 +20,13 @@ export function createConsoleLogger(options: ConsoleLoggerOptions): Logger {
       write(JSON.stringify({ time, level, msg: message, ...fields }));
       return;
     }
-    const extra = fields === undefined ? '' : Object.entries(fields)
-      .filter(([, v]) => v !== undefined)
-      .map(([k, v]) => ` ${k}=${typeof v === 'string' ? (v.includes(' ') ? JSON.stringify(v) : v) : JSON.stringify(v)}`)
-      .join('');
+    const extra =
+      fields === undefined
+        ? ''
+        : Object.entries(fields)
+            .filter(([, v]) => v !== undefined)
+            .map(([k, v]) => ` ${k}=${typeof v === 'string' ? (v.includes(' ') ? JSON.stringify(v) : v) : JSON.stringify(v)}`)
+            .join('');
     write(`${time} ${level.toUpperCase().padEnd(5)} ${message}${extra}`);
   };
   return { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') };

@@ -1,6 +1,6 @@
 import { Broker } from '../broker/broker.js';
-import type { Logger } from '../broker/logger.js';
 import type { BrokerHooks } from '../broker/hooks.js';
+import type { Logger } from '../broker/logger.js';
 import { type MozzieConfig, type MozzieConfigInput, validateConfig } from '../config/index.js';
 import { listenTcp } from '../transport/tcp.js';
 import type { Listener } from '../transport/types.js';

@@ -95,7 +95,8 @@ function admit(c: Connection, decision: Decision, p: ConnectPacket): boolean {
   if (decision.verdict === 'allow') return true;
   if (decision.verdict === 'defer' && c.broker.settings.allowAnonymous) return true;
   const code =
-    decision.reasonCode ?? (decision.verdict === 'defer' || p.username === undefined ? ReasonCode.NotAuthorized : ReasonCode.BadUserNameOrPassword);
+    decision.reasonCode ??
+    (decision.verdict === 'defer' || p.username === undefined ? ReasonCode.NotAuthorized : ReasonCode.BadUserNameOrPassword);
   c.refuse(code, decision.reasonString);
   return false;
 }
@@ -139,7 +140,8 @@ function accept(c: Connection, p: ConnectPacket, assigned: boolean, serverKeepAl
   const ack: { -readonly [K in keyof ConnackProperties]: ConnackProperties[K] } = {};
   if (v5) {
     const caps = settings.capabilities;
-    if (p.properties?.sessionExpiryInterval !== undefined && expiry !== p.properties.sessionExpiryInterval) ack.sessionExpiryInterval = expiry;
+    if (p.properties?.sessionExpiryInterval !== undefined && expiry !== p.properties.sessionExpiryInterval)
+      ack.sessionExpiryInterval = expiry;
     if (caps.receiveMaximum < 65_535) ack.receiveMaximum = caps.receiveMaximum;
     if (caps.maximumQoS < 2) ack.maximumQoS = caps.maximumQoS;
     if (!caps.retainAvailable) ack.retainAvailable = false;
@@ -167,4 +169,3 @@ function accept(c: Connection, p: ConnectPacket, assigned: boolean, serverKeepAl
   broker.connected(c, session, present);
   if (present) c.outbound.resume();
 }
-

@@ -10,9 +10,14 @@ export function handleDisconnect(c: Connection, p: DisconnectPacket): void {
   const expiry = p.properties?.sessionExpiryInterval;
   if (expiry !== undefined && c.session !== undefined) {
     if (c.connectSessionExpiry === 0 && expiry !== 0) {
-      throw new MqttError('MQTT_PROTOCOL_ERROR', ReasonCode.ProtocolError, 'Session Expiry Interval cannot be raised from 0 on DISCONNECT', {
-        specId: 'MQTT-3.14.2-2',
-      });
+      throw new MqttError(
+        'MQTT_PROTOCOL_ERROR',
+        ReasonCode.ProtocolError,
+        'Session Expiry Interval cannot be raised from 0 on DISCONNECT',
+        {
+          specId: 'MQTT-3.14.2-2',
+        },
+      );
     }
     c.session.expiryInterval = Math.min(expiry, c.broker.settings.sessions.maxExpiryInterval);
   }

@@ -1,4 +1,11 @@
-import { PacketType, type PubackPacket, type PubcompPacket, type PubrecPacket, type PubrelPacket, ReasonCode } from '../../protocol/index.js';
+import {
+  PacketType,
+  type PubackPacket,
+  type PubcompPacket,
+  type PubrecPacket,
+  type PubrelPacket,
+  ReasonCode,
+} from '../../protocol/index.js';
 import type { Connection } from '../connection.js';
 
 /**

@@ -37,7 +37,9 @@ export function handlePublish(c: Connection, p: PublishPacket): Promise<void> | 
   }
   if (p.retain && !caps.retainAvailable) {
     // A Client MUST NOT send a PUBLISH with RETAIN 1 when Retain Available is 0. [MQTT-3.2.2-14]
-    throw new MqttError('MQTT_PROTOCOL_ERROR', ReasonCode.RetainNotSupported, 'retained messages are not supported', { specId: 'MQTT-3.2.2-14' });
+    throw new MqttError('MQTT_PROTOCOL_ERROR', ReasonCode.RetainNotSupported, 'retained messages are not supported', {
+      specId: 'MQTT-3.2.2-14',
+    });
   }
 
   if (p.qos === 2 && session.inboundQos2.has(p.packetId as number)) {
@@ -48,9 +50,14 @@ export function handlePublish(c: Connection, p: PublishPacket): Promise<void> | 
   if (v5 && p.qos > 0 && session.inboundQos2.size >= caps.receiveMaximum) {
     // More QoS 1/2 PUBLISH unacknowledged than our Receive Maximum allows. [MQTT-3.3.4-9]
     broker.metrics.limitHit('receiveMaximum');
-    throw new MqttError('MQTT_PROTOCOL_ERROR', ReasonCode.ReceiveMaximumExceeded, `more than ${caps.receiveMaximum} QoS 1/2 messages unacknowledged`, {
-      specId: 'MQTT-3.3.4-9',
-    });
+    throw new MqttError(
+      'MQTT_PROTOCOL_ERROR',
+      ReasonCode.ReceiveMaximumExceeded,
+      `more than ${caps.receiveMaximum} QoS 1/2 messages unacknowledged`,
+      {
+        specId: 'MQTT-3.3.4-9',
+      },
+    );
   }
   broker.metrics.publishReceived++;
 
@@ -122,7 +129,8 @@ function route(c: Connection, p: PublishPacket, topic: string, decision: Decisio
 function acknowledge(c: Connection, p: PublishPacket, reasonCode: number): void {
   if (p.qos === 0) {
     // A QoS 0 message cannot be refused in-band: a 5.0 client is told by DISCONNECT only for bad payloads.
-    if (reasonCode === ReasonCode.PayloadFormatInvalid) throw new MqttError('MQTT_PAYLOAD_FORMAT_INVALID', reasonCode, 'payload is not valid UTF-8');
+    if (reasonCode === ReasonCode.PayloadFormatInvalid)
+      throw new MqttError('MQTT_PAYLOAD_FORMAT_INVALID', reasonCode, 'payload is not valid UTF-8');
     return;
   }
   const code = c.version === 5 ? reasonCode : 0;
@@ -148,7 +156,9 @@ function sendPubrec(c: Connection, packetId: number, reasonCode: number): void {
 function resolveAlias(c: Connection, topic: string, alias: number): string {
   const max = c.broker.settings.capabilities.topicAliasMaximum;
   if (alias > max) {
-    throw new MqttError('MQTT_PROTOCOL_ERROR', ReasonCode.TopicAliasInvalid, `Topic Alias ${alias} exceeds the maximum ${max}`, { specId: 'MQTT-3.3.2-9' });
+    throw new MqttError('MQTT_PROTOCOL_ERROR', ReasonCode.TopicAliasInvalid, `Topic Alias ${alias} exceeds the maximum ${max}`, {
+      specId: 'MQTT-3.3.2-9',
+    });
   }
   if (topic.length > 0) {
     if (c.aliasesIn === undefined) c.aliasesIn = new Map();

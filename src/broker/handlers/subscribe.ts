@@ -1,5 +1,12 @@
-import { parseSharedSubscription, PacketType, type QoS, ReasonCode, type SubscribePacket, type Subscription } from '../../protocol/index.js';
-import { MqttError } from '../../protocol/index.js';
+import {
+  MqttError,
+  PacketType,
+  parseSharedSubscription,
+  type QoS,
+  ReasonCode,
+  type SubscribePacket,
+  type Subscription,
+} from '../../protocol/index.js';
 import type { Connection } from '../connection.js';
 import type { Decision } from '../hooks.js';
 import type { SubscriptionEntry } from '../session.js';
@@ -14,10 +21,16 @@ export function handleSubscribe(c: Connection, p: SubscribePacket): Promise<void
   const id = p.properties?.subscriptionIdentifier;
   if (id !== undefined && !broker.settings.capabilities.subscriptionIdentifiersAvailable) {
     // A client MUST NOT send a Subscription Identifier when the server does not support them.
-    throw new MqttError('MQTT_PROTOCOL_ERROR', ReasonCode.SubscriptionIdentifiersNotSupported, 'Subscription Identifiers are not supported');
+    throw new MqttError(
+      'MQTT_PROTOCOL_ERROR',
+      ReasonCode.SubscriptionIdentifiersNotSupported,
+      'Subscription Identifiers are not supported',
+    );
   }
   if (broker.hooks.has.authorizeSubscribe) {
-    const checks = p.subscriptions.map((s) => broker.hooks.decide('authorizeSubscribe', { client: c.info, filter: s.topicFilter, qos: s.qos }));
+    const checks = p.subscriptions.map((s) =>
+      broker.hooks.decide('authorizeSubscribe', { client: c.info, filter: s.topicFilter, qos: s.qos }),
+    );
     return Promise.all(checks).then((decisions) => {
       if (c.state === 'connected') subscribe(c, p, decisions);
     });
@@ -75,7 +88,8 @@ function refusal(c: Connection, s: Subscription): number {
   const filter = s.topicFilter;
   const shared = filter.startsWith('$share/');
   if (shared && !caps.sharedSubscriptionAvailable) return ReasonCode.SharedSubscriptionsNotSupported;
-  if (!caps.wildcardSubscriptionAvailable && (filter.includes('+') || filter.includes('#'))) return ReasonCode.WildcardSubscriptionsNotSupported;
+  if (!caps.wildcardSubscriptionAvailable && (filter.includes('+') || filter.includes('#')))
+    return ReasonCode.WildcardSubscriptionsNotSupported;
   if (filter.length > limits.maxTopicLength) {
     broker.metrics.limitHit('maxTopicLength');
     return ReasonCode.TopicFilterInvalid;

@@ -3,7 +3,10 @@ import type { Message } from '../message.js';
 class Node {
   children: Map<string, Node> | undefined;
   message: Message | undefined;
-  constructor(readonly parent: Node | undefined, readonly level: string) {}
+  constructor(
+    readonly parent: Node | undefined,
+    readonly level: string,
+  ) {}
 }
 
 /**

@@ -28,7 +28,10 @@ class Node {
   children: Map<string, Node> | undefined;
   subscribers: Map<Session, SubscriptionEntry> | undefined;
   groups: Map<string, SharedGroup> | undefined;
-  constructor(readonly parent: Node | undefined, readonly level: string) {}
+  constructor(
+    readonly parent: Node | undefined,
+    readonly level: string,
+  ) {}
 
   isEmpty(): boolean {
     return (this.children?.size ?? 0) === 0 && (this.subscribers?.size ?? 0) === 0 && (this.groups?.size ?? 0) === 0;
@@ -94,7 +97,7 @@ export class SubscriptionIndex {
     let removed = false;
     if (entry.shareName !== undefined) {
       const group = node.groups?.get(entry.shareName);
-      if (group !== undefined && group.remove(session)) {
+      if (group?.remove(session)) {
         removed = true;
         if (group.size === 0) {
           node.groups?.delete(entry.shareName);
@@ -187,17 +190,31 @@ function fold(nodes: readonly Node[]): MatchResult {
     for (const [session, entry] of node.subscribers) {
       let t = bySession.get(session);
       if (t === undefined) {
-        t = { session, qos: -1, rap: false, subscriptionIdentifiers: undefined, localQos: -1, localRap: false, localSubscriptionIdentifiers: undefined };
+        t = {
+          session,
+          qos: -1,
+          rap: false,
+          subscriptionIdentifiers: undefined,
+          localQos: -1,
+          localRap: false,
+          localSubscriptionIdentifiers: undefined,
+        };
         bySession.set(session, t);
       }
       if (entry.qos > t.qos) t.qos = entry.qos;
       if (entry.retainAsPublished) t.rap = true;
       const id = entry.subscriptionIdentifier;
-      if (id !== undefined) (t.subscriptionIdentifiers ??= []).push(id);
+      if (id !== undefined) {
+        if (t.subscriptionIdentifiers === undefined) t.subscriptionIdentifiers = [];
+        t.subscriptionIdentifiers.push(id);
+      }
       if (!entry.noLocal) {
         if (entry.qos > t.localQos) t.localQos = entry.qos;
         if (entry.retainAsPublished) t.localRap = true;
-        if (id !== undefined) (t.localSubscriptionIdentifiers ??= []).push(id);
+        if (id !== undefined) {
+          if (t.localSubscriptionIdentifiers === undefined) t.localSubscriptionIdentifiers = [];
+          t.localSubscriptionIdentifiers.push(id);
+        }
       }
     }
   }

@@ -88,6 +88,7 @@ export function decodeConnect(r: Reader): ConnectPacket {
     };
   }
   // User Name and Password are present exactly when their flags are set. [MQTT-3.1.2-17] [MQTT-3.1.2-19]
+  // (3.1.1: [MQTT-3.1.2-19] [MQTT-3.1.2-21])
   const username = hasUsername ? r.utf8('CONNECT.username') : undefined;
   const password = hasPassword ? r.binary('CONNECT.password') : undefined;
   if (r.pos !== r.end) {

@@ -19,7 +19,7 @@ export function decodePublish(r: Reader, flags: number, version: ProtocolVersion
   // The DUP flag MUST be set to 0 for all QoS 0 messages. [MQTT-3.3.1-2]
   if (dup && qos === 0) throw malformed('MQTT_FLAGS_INVALID', 'PUBLISH.dup', 'DUP must be 0 for QoS 0', 'MQTT-3.3.1-2');
   const topic = readTopicName(r);
-  // A PUBLISH packet MUST NOT contain a Packet Identifier if its QoS value is 0. [MQTT-2.2.1-2]
+  // A PUBLISH packet MUST NOT contain a Packet Identifier if its QoS value is 0. [MQTT-2.2.1-2] (3.1.1: [MQTT-2.3.1-5])
   const packetId = qos > 0 ? readPacketId(r, version, 'PUBLISH.packetId') : 0;
   const properties =
     version === 5 ? (decodeProperties(r, PacketType.Publish, 'PUBLISH.properties') as PublishProperties | undefined) : undefined;

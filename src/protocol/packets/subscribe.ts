@@ -40,7 +40,10 @@ export function decodeSubscribe(r: Reader, version: ProtocolVersion): SubscribeP
 function decodeOptions(topicFilter: string, options: number, version: ProtocolVersion): Subscription {
   const qos = options & 0x03;
   if (qos === 3) {
-    throw malformed('MQTT_QOS_INVALID', 'SUBSCRIBE.qos', 'Maximum QoS must not be 3', sid(version, 'MQTT-3.8.3-5', 'MQTT-3.8.3-4'));
+    // 5.0: "It is a Protocol Error if the Maximum QoS field has the value 3" (section 3.8.3.1; no statement id).
+    // 3.1.1: malformed. [MQTT-3.8.3-4] (3.1.1)
+    if (version === 5) throw protocolError('MQTT_QOS_INVALID', 'SUBSCRIBE.qos', 'Maximum QoS must not be 3');
+    throw malformed('MQTT_QOS_INVALID', 'SUBSCRIBE.qos', 'Requested QoS must not be 3', 'MQTT-3.8.3-4');
   }
   if (version < 5) {
     // Bits 7-2 of the Requested QoS byte are reserved and MUST be 0. [MQTT-3.8.3-4] (3.1.1)
@@ -99,7 +102,7 @@ export function encodeSubscribe(p: SubscribePacket, version: ProtocolVersion): B
   if (p.subscriptions.length === 0) {
     throw new MqttError('MQTT_PAYLOAD_EMPTY', ReasonCode.ProtocolError, 'SUBSCRIBE must contain at least one Topic Filter', {
       field: 'SUBSCRIBE.payload',
-      specId: 'MQTT-3.8.3-2',
+      specId: sid(version, 'MQTT-3.8.3-2', 'MQTT-3.8.3-3'),
     });
   }
   let length = 2;
