@@ -62,7 +62,7 @@ export class Connection {
   /** Keep Alive in seconds as in force (the client's, or the Server Keep Alive we sent). */
   keepAlive = 0;
   lastReceivedAt: number;
-  /** Session Expiry Interval from CONNECT: a DISCONNECT may not raise it from 0. [MQTT-3.14.2-2] */
+  /** Session Expiry Interval from CONNECT: a DISCONNECT may not raise it from 0 (section 3.14.2.2.2). */
   connectSessionExpiry = 0;
   /** The client's MQTT 5.0 limits from CONNECT. */
   clientReceiveMaximum = 65_535;

@@ -278,7 +278,7 @@ export class Outbound {
     feed.peeked = undefined;
     const id = feed.entry.subscriptionIdentifier;
     const subIds = id === undefined ? undefined : [id];
-    // Retained messages sent because of a new subscription carry RETAIN 1. [MQTT-3.3.1-8]
+    // Retained messages sent because of a new subscription carry RETAIN 1 (3.1.1: [MQTT-3.3.1-8]; 5.0 section 3.3.1.3).
     if (qos === 0) this.deliverQos0(m, true, subIds);
     else this.sendNew(new Delivery(m, qos, true, subIds, undefined));
     return true;

@@ -58,6 +58,7 @@ export function checkFirstByte(first: number, version: ProtocolVersion): void {
  * already have passed checkFirstByte.
  */
 export function decodeBody(r: Reader, first: number, version: ProtocolVersion): Packet {
+  r.version = version;
   const type = (first >> 4) as PacketType;
   switch (type) {
     case PacketType.Connect:

@@ -1,4 +1,5 @@
 import type { Buffer } from 'node:buffer';
+import type { ProtocolVersion } from './constants.js';
 import { malformed } from './errors.js';
 import { checkUtf8, Utf8Check } from './utf8.js';
 
@@ -11,6 +12,8 @@ export class Reader {
   buf: Buffer;
   pos: number;
   end: number;
+  /** Protocol version of the packet, for the statement ids in errors (3.1.1 numbers UTF-8 rules 1.5.3-x). */
+  version: ProtocolVersion = 5;
 
   constructor(buf: Buffer, pos = 0, end: number = buf.length) {
     this.buf = buf;
@@ -85,7 +88,7 @@ export class Reader {
     const start = this.pos;
     const end = start + len;
     const check = checkUtf8(this.buf, start, end);
-    if (check !== Utf8Check.Valid) throw utf8Error(check, field);
+    if (check !== Utf8Check.Valid) throw utf8Error(check, field, this.version);
     this.pos = end;
     // Buffer#toString keeps a leading U+FEFF rather than stripping it. [MQTT-1.5.4-3]
     return this.buf.toString('utf8', start, end);
@@ -108,8 +111,9 @@ export class Reader {
   }
 }
 
-export function utf8Error(check: Utf8Check, field: string) {
+export function utf8Error(check: Utf8Check, field: string, version: ProtocolVersion = 5) {
+  const v5 = version === 5;
   return check === Utf8Check.NullCharacter
-    ? malformed('MQTT_UTF8_NULL_CHARACTER', field, 'string contains the null character U+0000', 'MQTT-1.5.4-2')
-    : malformed('MQTT_UTF8_INVALID', field, 'string is not well-formed UTF-8', 'MQTT-1.5.4-1');
+    ? malformed('MQTT_UTF8_NULL_CHARACTER', field, 'string contains the null character U+0000', v5 ? 'MQTT-1.5.4-2' : 'MQTT-1.5.3-2')
+    : malformed('MQTT_UTF8_INVALID', field, 'string is not well-formed UTF-8', v5 ? 'MQTT-1.5.4-1' : 'MQTT-1.5.3-1');
 }

@@ -1,3 +1,4 @@
+import type { ProtocolVersion } from './constants.js';
 import { MqttError, malformed, protocolError } from './errors.js';
 import { ReasonCode } from './reason-codes.js';
 import { isValidMqttString } from './utf8.js';
@@ -19,7 +20,7 @@ export interface SharedSubscription {
  * Checks a Topic Name as a publisher sends it. Throws MqttError with the statement broken.
  * (The UTF-8 rules are checked where the string is decoded or by isValidMqttString for our own input.)
  */
-export function validateTopicName(topic: string, field = 'Topic Name'): void {
+export function validateTopicName(topic: string, field = 'Topic Name', version: ProtocolVersion = 5): void {
   if (topic.length === 0) {
     // [MQTT-4.7.3-1]
     throw malformed('MQTT_TOPIC_NAME_INVALID', field, 'Topic Name must be at least one character long', 'MQTT-4.7.3-1');
@@ -31,7 +32,7 @@ export function validateTopicName(topic: string, field = 'Topic Name'): void {
       // [MQTT-4.7.0-1] (3.1.1: [MQTT-4.7.1-1]); in a PUBLISH packet [MQTT-3.3.2-2]
       throw new MqttError('MQTT_TOPIC_NAME_INVALID', ReasonCode.TopicNameInvalid, 'Topic Name must not contain wildcards', {
         field,
-        specId: 'MQTT-3.3.2-2',
+        specId: version === 5 ? 'MQTT-4.7.0-1' : 'MQTT-4.7.1-1',
       });
     }
   }
@@ -41,7 +42,7 @@ export function validateTopicName(topic: string, field = 'Topic Name'): void {
  * Checks a Topic Filter: `#` only as the last level and alone in it, `+` alone in its level, at least one
  * character; for `$share/...` a non-empty ShareName without `/`, `+` or `#`, followed by a filter.
  */
-export function validateTopicFilter(filter: string, field = 'Topic Filter'): void {
+export function validateTopicFilter(filter: string, field = 'Topic Filter', version: ProtocolVersion = 5): void {
   if (filter.length === 0) {
     throw malformed('MQTT_TOPIC_FILTER_INVALID', field, 'Topic Filter must be at least one character long', 'MQTT-4.7.3-1');
   }
@@ -52,10 +53,10 @@ export function validateTopicFilter(filter: string, field = 'Topic Filter'): voi
   if (filter === '$share') {
     throw protocolError('MQTT_SHARED_SUBSCRIPTION_INVALID', field, '$share must be followed by /{ShareName}/{filter}', 'MQTT-4.8.2-2');
   }
-  checkWildcards(filter, 0, field);
+  checkWildcards(filter, 0, field, version);
 }
 
-function checkWildcards(filter: string, start: number, field: string): void {
+function checkWildcards(filter: string, start: number, field: string, version: ProtocolVersion): void {
   const last = filter.length - 1;
   for (let i = start; i <= last; i++) {
     const c = filter.charCodeAt(i);
@@ -63,14 +64,14 @@ function checkWildcards(filter: string, start: number, field: string): void {
       // '#' MUST be specified either on its own or following a topic level separator, and MUST be the last
       // character of the filter. [MQTT-4.7.1-1] (3.1.1: [MQTT-4.7.1-2])
       if (i !== last || (i > start && filter.charCodeAt(i - 1) !== 0x2f)) {
-        throw malformed('MQTT_TOPIC_FILTER_INVALID', field, "'#' must be the last level of the filter and alone in it", 'MQTT-4.7.1-1');
+        throw malformed('MQTT_TOPIC_FILTER_INVALID', field, "'#' must be the last level of the filter and alone in it", version === 5 ? 'MQTT-4.7.1-1' : 'MQTT-4.7.1-2');
       }
     } else if (c === 0x2b) {
       // '+' MUST occupy an entire level of the filter. [MQTT-4.7.1-2] (3.1.1: [MQTT-4.7.1-3])
       const before = i === start ? 0x2f : filter.charCodeAt(i - 1);
       const after = i === last ? 0x2f : filter.charCodeAt(i + 1);
       if (before !== 0x2f || after !== 0x2f) {
-        throw malformed('MQTT_TOPIC_FILTER_INVALID', field, "'+' must occupy a whole level of the filter", 'MQTT-4.7.1-2');
+        throw malformed('MQTT_TOPIC_FILTER_INVALID', field, "'+' must occupy a whole level of the filter", version === 5 ? 'MQTT-4.7.1-2' : 'MQTT-4.7.1-3');
       }
     }
   }
@@ -91,7 +92,7 @@ function parseShared(filter: string, field: string): SharedSubscription {
   if (slash === -1 || slash === filter.length - 1) {
     throw protocolError('MQTT_SHARED_SUBSCRIPTION_INVALID', field, 'ShareName must be followed by / and a Topic Filter', 'MQTT-4.8.2-2');
   }
-  checkWildcards(filter, slash + 1, field);
+  checkWildcards(filter, slash + 1, field, 5);
   return { shareName, topicFilter: filter.slice(slash + 1) };
 }
 

@@ -54,7 +54,7 @@ export function handleConnect(c: Connection, p: ConnectPacket): Promise<void> | 
       c.refuse(ReasonCode.ClientIdentifierNotValid, `keep alive above the maximum of ${limits.maxKeepAlive} s`);
       return undefined;
     }
-    // The Client MUST use the Server Keep Alive value instead of its own. [MQTT-3.2.2-22]
+    // The Client MUST use the Server Keep Alive value instead of its own. [MQTT-3.2.2-21]
     serverKeepAlive = limits.maxKeepAlive;
     c.keepAlive = serverKeepAlive;
   }
@@ -66,7 +66,7 @@ export function handleConnect(c: Connection, p: ConnectPacket): Promise<void> | 
     if (props.topicAliasMaximum !== undefined) c.clientTopicAliasMaximum = props.topicAliasMaximum;
     if (props.requestProblemInformation === false) c.requestProblemInformation = false;
     if (props.authenticationMethod !== undefined) {
-      // No enhanced authentication method is configured. [MQTT-3.1.4-2]
+      // No enhanced authentication method is configured: CONNACK 0x8C. [MQTT-4.12.0-1]
       c.refuse(ReasonCode.BadAuthenticationMethod, `authentication method ${props.authenticationMethod} is not supported`);
       return undefined;
     }
@@ -107,7 +107,8 @@ function accept(c: Connection, p: ConnectPacket, assigned: boolean, serverKeepAl
   const now = broker.clock.now();
   const v5 = p.protocolVersion === 5;
 
-  // If the ClientID is already connected, the existing connection is closed (5.0: DISCONNECT 0x8E). [MQTT-3.1.4-3]
+  // If the ClientID is already connected, the existing connection is closed (5.0: DISCONNECT 0x8E).
+  // [MQTT-3.1.4-3] (3.1.1: [MQTT-3.1.4-2])
   broker.takeOver(c.clientId, c);
 
   let expiry: number;

@@ -4,7 +4,7 @@ import type { Connection } from '../connection.js';
 /**
  * DISCONNECT from the client (MQTT 5.0 section 3.14.4): the Will is discarded unless the reason is
  * 0x04 Disconnect with Will Message ([MQTT-3.14.4-3]); a 5.0 client may change the Session Expiry
- * Interval, but not from 0 to non-zero ([MQTT-3.14.2-2]).
+ * Interval, but not from 0 to non-zero (a Protocol Error, section 3.14.2.2.2).
  */
 export function handleDisconnect(c: Connection, p: DisconnectPacket): void {
   const expiry = p.properties?.sessionExpiryInterval;

@@ -33,12 +33,12 @@ export function handlePubrec(c: Connection, p: PubrecPacket): void {
     return;
   }
   if (p.reasonCode >= 0x80) {
-    // A failure in PUBREC ends the flow; the Packet Identifier is free again. [MQTT-4.3.3-4]
+    // A failure in PUBREC ends the flow; the Packet Identifier is free again (section 4.3.3).
     s.inflight.delete(p.packetId);
     c.outbound.pump();
     return;
   }
-  // [MQTT-4.3.3-3] PUBREL with the same Packet Identifier; the message itself is no longer needed.
+  // PUBREC below 0x80 is answered PUBREL with the same Packet Identifier. [MQTT-4.3.3-4]
   f.state = 'pubrel';
   c.sendPacket({ type: PacketType.Pubrel, packetId: p.packetId, reasonCode: 0 });
 }

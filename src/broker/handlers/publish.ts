@@ -8,7 +8,7 @@ import { type ForwardedProperties, Message } from '../message.js';
  * Inbound PUBLISH (MQTT 5.0 section 3.3.4, 4.3): resolve the Topic Alias, enforce the server's
  * capabilities and limits, authorize, route, and acknowledge per QoS. QoS 2 uses the spec's Method B:
  * the message is routed on receipt and its Packet Identifier remembered until PUBREL, so a duplicate
- * PUBLISH is acknowledged but not routed again. [MQTT-4.3.3-9]
+ * PUBLISH is acknowledged but not routed again (section 4.3.3, Method B).
  */
 export function handlePublish(c: Connection, p: PublishPacket): Promise<void> | undefined {
   const broker = c.broker;
@@ -48,14 +48,14 @@ export function handlePublish(c: Connection, p: PublishPacket): Promise<void> | 
     return undefined;
   }
   if (v5 && p.qos > 0 && session.inboundQos2.size >= caps.receiveMaximum) {
-    // More QoS 1/2 PUBLISH unacknowledged than our Receive Maximum allows. [MQTT-3.3.4-9]
+    // The client sent more QoS 1/2 PUBLISH unacknowledged than our Receive Maximum allows. [MQTT-3.3.4-7]
     broker.metrics.limitHit('receiveMaximum');
     throw new MqttError(
       'MQTT_PROTOCOL_ERROR',
       ReasonCode.ReceiveMaximumExceeded,
       `more than ${caps.receiveMaximum} QoS 1/2 messages unacknowledged`,
       {
-        specId: 'MQTT-3.3.4-9',
+        specId: 'MQTT-3.3.4-7',
       },
     );
   }

@@ -61,11 +61,11 @@ export function notInVersion(field: string, version: ProtocolVersion, what: stri
   });
 }
 
-export function checkQoS(qos: unknown, field: string): 0 | 1 | 2 {
+export function checkQoS(qos: unknown, field: string, specId = 'MQTT-3.3.1-4'): 0 | 1 | 2 {
   if (qos !== 0 && qos !== 1 && qos !== 2) {
     throw new MqttError('MQTT_QOS_INVALID', ReasonCode.MalformedPacket, `QoS ${String(qos)} is not 0, 1 or 2`, {
       field,
-      specId: 'MQTT-3.3.1-4',
+      specId,
     });
   }
   return qos;

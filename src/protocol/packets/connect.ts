@@ -27,6 +27,7 @@ export function decodeConnect(r: Reader): ConnectPacket {
   const protocolName = r.utf8('CONNECT.protocolName');
   const level = r.byte('CONNECT.protocolLevel');
   const version = protocolVersionOf(protocolName, level);
+  r.version = version;
 
   const flags = r.byte('CONNECT.connectFlags');
   // The Server MUST validate that the reserved flag in the CONNECT packet is set to 0. [MQTT-3.1.2-3]
@@ -77,7 +78,7 @@ export function decodeConnect(r: Reader): ConnectPacket {
     // If the Will Flag is 1, the Will Properties, Topic and Payload MUST be present. [MQTT-3.1.2-9]
     const willProperties = version === 5 ? decodeProperties(r, WILL_PROPERTIES, 'CONNECT.willProperties') : undefined;
     const topic = r.utf8('CONNECT.willTopic');
-    validateTopicName(topic, 'CONNECT.willTopic');
+    validateTopicName(topic, 'CONNECT.willTopic', version);
     const payload = r.binary('CONNECT.willPayload');
     will = {
       topic,
@@ -162,7 +163,7 @@ export function encodeConnect(p: ConnectPacket): Buffer {
   let willTopicLength = 0;
   let flags = p.clean ? FLAG_CLEAN : 0;
   if (will !== undefined) {
-    checkQoS(will.qos, 'CONNECT.willQoS');
+    checkQoS(will.qos, 'CONNECT.willQoS', sid(version, 'MQTT-3.1.2-12', 'MQTT-3.1.2-14'));
     if (!v5 && will.properties !== undefined && propertiesLength(will.properties, WILL_PROPERTIES) > 0) {
       throw notInVersion('CONNECT.willProperties', version, 'will properties');
     }

@@ -67,7 +67,7 @@ function readTopicName(r: Reader): string {
   }
   if (!ascii) {
     const check = checkUtf8(buf, start, end);
-    if (check !== Utf8Check.Valid) throw utf8Error(check, 'PUBLISH.topicName');
+    if (check !== Utf8Check.Valid) throw utf8Error(check, 'PUBLISH.topicName', r.version);
   }
   r.pos = end;
   return ascii ? buf.toString('latin1', start, end) : buf.toString('utf8', start, end);

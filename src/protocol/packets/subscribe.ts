@@ -19,7 +19,7 @@ export function decodeSubscribe(r: Reader, version: ProtocolVersion): SubscribeP
   while (r.remaining > 0) {
     // The Topic Filters MUST be a UTF-8 Encoded String. [MQTT-3.8.3-1]
     const topicFilter = r.utf8('SUBSCRIBE.topicFilter');
-    validateTopicFilter(topicFilter, 'SUBSCRIBE.topicFilter');
+    validateTopicFilter(topicFilter, 'SUBSCRIBE.topicFilter', version);
     const options = r.byte('SUBSCRIBE.subscriptionOptions');
     subscriptions.push(decodeOptions(topicFilter, options, version));
   }
@@ -81,7 +81,7 @@ function decodeOptions(topicFilter: string, options: number, version: ProtocolVe
 }
 
 function encodeOptions(s: Subscription, version: ProtocolVersion): number {
-  const qos = checkQoS(s.qos, 'SUBSCRIBE.qos');
+  const qos = checkQoS(s.qos, 'SUBSCRIBE.qos', sid(version, 'MQTT-3.8.3-5', 'MQTT-3.8.3-4'));
   const rh = s.retainHandling ?? 0;
   if (version < 5) {
     if (s.noLocal || s.retainAsPublished || rh !== 0) {

@@ -17,7 +17,7 @@ export function decodeUnsubscribe(r: Reader, version: ProtocolVersion): Unsubscr
   while (r.remaining > 0) {
     // The Topic Filters MUST be UTF-8 Encoded Strings. [MQTT-3.10.3-1]
     const filter = r.utf8('UNSUBSCRIBE.topicFilter');
-    validateTopicFilter(filter, 'UNSUBSCRIBE.topicFilter');
+    validateTopicFilter(filter, 'UNSUBSCRIBE.topicFilter', version);
     topicFilters.push(filter);
   }
   // The Payload MUST contain at least one Topic Filter. [MQTT-3.10.3-2]
