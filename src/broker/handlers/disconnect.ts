@@ -14,9 +14,6 @@ export function handleDisconnect(c: Connection, p: DisconnectPacket): void {
         'MQTT_PROTOCOL_ERROR',
         ReasonCode.ProtocolError,
         'Session Expiry Interval cannot be raised from 0 on DISCONNECT',
-        {
-          specId: 'MQTT-3.14.2-2',
-        },
       );
     }
     c.session.expiryInterval = Math.min(expiry, c.broker.settings.sessions.maxExpiryInterval);
