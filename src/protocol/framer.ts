@@ -24,8 +24,8 @@ const EMPTY = Buffer.alloc(0);
  * Incremental framer: feed it socket chunks of any size and it hands complete packets to the sink.
  *
  * - A packet wholly inside a chunk is decoded in place, with no copy: its payload is a view of the chunk.
- * - A packet split across chunks is copied once into a buffer of exactly its size, allocated only after
- *   the fixed header has been checked against the maximum packet size.
+ * - A packet split across chunks is collected piece by piece (after its fixed header has been checked
+ *   against the maximum packet size) and joined once when complete.
  * - `needed` says how many more bytes complete the current packet (0 between packets).
  *
  * After a push throws, the framer is unusable: the connection is expected to close.
@@ -37,9 +37,13 @@ export class Framer {
   /** Bytes of a fixed header split across chunks (type byte + up to 4 length bytes). */
   private readonly header = Buffer.alloc(5);
   private headerLength = 0;
-  /** Body of a packet split across chunks. */
-  private body: Buffer | undefined;
-  private bodyFilled = 0;
+  /**
+   * Body of a packet split across chunks, as the pieces received so far: memory grows with the bytes that
+   * actually arrive, not with what a (possibly lying) fixed header announces.
+   */
+  private parts: Buffer[] | undefined;
+  private partsLength = 0;
+  private bodyLength = 0;
   private bodyFirst = 0;
   private failed: MqttError | undefined;
 
@@ -50,13 +54,13 @@ export class Framer {
 
   /** Bytes still needed to complete the packet in progress; 0 when none is in progress. */
   get needed(): number {
-    if (this.body !== undefined) return this.body.length - this.bodyFilled;
+    if (this.parts !== undefined) return this.bodyLength - this.partsLength;
     return this.headerLength > 0 ? 1 : 0;
   }
 
   /** Bytes held for a packet in progress. */
   get buffered(): number {
-    return this.body !== undefined ? this.bodyFilled : this.headerLength;
+    return this.parts !== undefined ? this.partsLength : this.headerLength;
   }
 
   push(chunk: Buffer, sink: PacketSink): void {
@@ -65,7 +69,7 @@ export class Framer {
       this.consume(chunk, sink);
     } catch (err) {
       if (err instanceof MqttError) this.failed = err;
-      this.body = undefined;
+      this.parts = undefined;
       throw err;
     }
   }
@@ -73,7 +77,7 @@ export class Framer {
   private consume(chunk: Buffer, sink: PacketSink): void {
     const len = chunk.length;
     let pos = 0;
-    if (this.body !== undefined) {
+    if (this.parts !== undefined) {
       pos = this.fillBody(chunk, sink);
       if (pos === -1) return;
     } else if (this.headerLength > 0) {
@@ -150,21 +154,33 @@ export class Framer {
 
   /** Continues a body split across chunks; returns the position after it or -1. */
   private fillBody(chunk: Buffer, sink: PacketSink): number {
-    const body = this.body as Buffer;
-    const n = Math.min(body.length - this.bodyFilled, chunk.length);
-    chunk.copy(body, this.bodyFilled, 0, n);
-    this.bodyFilled += n;
-    if (this.bodyFilled < body.length) return -1;
-    this.body = undefined;
+    const parts = this.parts as Buffer[];
+    const n = Math.min(this.bodyLength - this.partsLength, chunk.length);
+    this.keep(parts, chunk, 0, n);
+    if (this.partsLength < this.bodyLength) return -1;
+    this.parts = undefined;
+    const body = parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts, this.bodyLength);
     this.dispatch(body, 0, body.length, this.bodyFirst, sink);
     return n;
   }
 
   private startBody(first: number, remaining: number, chunk: Buffer, from: number): void {
-    const body = Buffer.allocUnsafe(remaining);
-    this.bodyFilled = chunk.copy(body, 0, from, chunk.length);
+    this.parts = [];
+    this.partsLength = 0;
+    this.bodyLength = remaining;
     this.bodyFirst = first;
-    this.body = body;
+    this.keep(this.parts, chunk, from, chunk.length);
+  }
+
+  /**
+   * Keeps a piece of a chunk. Small pieces are copied so that a sender trickling bytes cannot pin whole
+   * socket read buffers; large ones are kept as views and copied once when the packet completes.
+   */
+  private keep(parts: Buffer[], chunk: Buffer, start: number, end: number): void {
+    if (end <= start) return;
+    const piece = end - start >= 16_384 ? chunk.subarray(start, end) : Buffer.from(chunk.subarray(start, end));
+    parts.push(piece);
+    this.partsLength += end - start;
   }
 
   private checkSize(total: number): void {

@@ -421,7 +421,30 @@ export function decodeProperties(r: Reader, ctx: PropertyContext, field: string)
     readValue(r, def, props);
   }
   r.end = packetEnd;
+  checkCombinations(props, ctx, field);
   return props;
+}
+
+/** Rules that span properties or need a property's meaning, not just its type. */
+function checkCombinations(props: Record<string, unknown>, ctx: PropertyContext, field: string): void {
+  const responseTopic = props['responseTopic'];
+  if (typeof responseTopic === 'string' && (responseTopic.length === 0 || responseTopic.includes('+') || responseTopic.includes('#'))) {
+    // The Response Topic is a Topic Name: not empty, no wildcard characters. [MQTT-3.3.2-14]
+    throw protocolError(
+      'MQTT_PROPERTY_VALUE_INVALID',
+      `${field}.responseTopic`,
+      'Response Topic must be a Topic Name without wildcards',
+      'MQTT-3.3.2-14',
+    );
+  }
+  if (props['authenticationData'] !== undefined && props['authenticationMethod'] === undefined && ctx !== WILL_PROPERTIES) {
+    // It is a Protocol Error to include Authentication Data if there is no Authentication Method (3.1.2.11.10).
+    throw protocolError(
+      'MQTT_PROPERTY_VALUE_INVALID',
+      `${field}.authenticationData`,
+      'Authentication Data without an Authentication Method',
+    );
+  }
 }
 
 function readValue(r: Reader, def: PropertyDef, props: Record<string, unknown>): void {

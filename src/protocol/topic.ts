@@ -64,14 +64,24 @@ function checkWildcards(filter: string, start: number, field: string, version: P
       // '#' MUST be specified either on its own or following a topic level separator, and MUST be the last
       // character of the filter. [MQTT-4.7.1-1] (3.1.1: [MQTT-4.7.1-2])
       if (i !== last || (i > start && filter.charCodeAt(i - 1) !== 0x2f)) {
-        throw malformed('MQTT_TOPIC_FILTER_INVALID', field, "'#' must be the last level of the filter and alone in it", version === 5 ? 'MQTT-4.7.1-1' : 'MQTT-4.7.1-2');
+        throw malformed(
+          'MQTT_TOPIC_FILTER_INVALID',
+          field,
+          "'#' must be the last level of the filter and alone in it",
+          version === 5 ? 'MQTT-4.7.1-1' : 'MQTT-4.7.1-2',
+        );
       }
     } else if (c === 0x2b) {
       // '+' MUST occupy an entire level of the filter. [MQTT-4.7.1-2] (3.1.1: [MQTT-4.7.1-3])
       const before = i === start ? 0x2f : filter.charCodeAt(i - 1);
       const after = i === last ? 0x2f : filter.charCodeAt(i + 1);
       if (before !== 0x2f || after !== 0x2f) {
-        throw malformed('MQTT_TOPIC_FILTER_INVALID', field, "'+' must occupy a whole level of the filter", version === 5 ? 'MQTT-4.7.1-2' : 'MQTT-4.7.1-3');
+        throw malformed(
+          'MQTT_TOPIC_FILTER_INVALID',
+          field,
+          "'+' must occupy a whole level of the filter",
+          version === 5 ? 'MQTT-4.7.1-2' : 'MQTT-4.7.1-3',
+        );
       }
     }
   }
