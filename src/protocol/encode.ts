@@ -13,7 +13,11 @@ import { allocPacket } from './writer.js';
 
 /**
  * Encodes a packet for the given protocol version into one exactly-sized buffer.
- * CONNECT carries its own version. Throws MqttError for values the version cannot carry.
+ * CONNECT carries its own version. Throws MqttError for values that cannot be written in the packet's
+ * layout (wrong types, out-of-range numbers, strings over 65,535 bytes, properties the packet or version
+ * cannot carry, v5-only fields in 3.1.1). Content rules (Topic Name and Filter syntax, U+0000, Reason Code
+ * sets) are the caller's: the client validates what users give it, and the broker only re-encodes what it
+ * decoded and validated.
  */
 export function encodePacket(packet: Packet, version: ProtocolVersion = 5): Buffer {
   switch (packet.type) {

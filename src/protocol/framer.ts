@@ -68,7 +68,11 @@ export class Framer {
     try {
       this.consume(chunk, sink);
     } catch (err) {
-      if (err instanceof MqttError) this.failed = err;
+      // Whatever failed (a malformed packet, or the sink), the stream position is lost: stay failed.
+      this.failed =
+        err instanceof MqttError
+          ? err
+          : new MqttError('MQTT_PROTOCOL_ERROR', ReasonCode.ImplementationSpecificError, 'packet handler failed', { cause: err });
       this.parts = undefined;
       throw err;
     }
