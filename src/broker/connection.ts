@@ -1,6 +1,8 @@
 import { Buffer } from 'node:buffer';
 import type { Duplex } from 'node:stream';
 import {
+  type ConnackPacket,
+  type DisconnectPacket,
   encodePacket,
   Framer,
   isMqttError,
@@ -116,12 +118,17 @@ export class Connection {
     if (this.state === 'closed') return;
     const metrics = this.broker.metrics;
     metrics.bytesReceived += chunk.length;
-    this.lastReceivedAt = this.broker.clock.now();
+    const packetsBefore = metrics.packetsReceived;
     try {
       this.framer.push(chunk, this.onPacket);
     } catch (err) {
       this.fail(err);
+      return;
     }
+    // Keep Alive counts Control Packets, not bytes ([MQTT-3.1.2-22]): a client dribbling a packet that never
+    // completes must still time out. Progress on a large packet counts too (as in Mosquitto), so a big
+    // PUBLISH on a slow link is not cut off.
+    if (metrics.packetsReceived !== packetsBefore || this.framer.needed > 1000) this.lastReceivedAt = this.broker.clock.now();
   };
 
   private readonly onPacket = (packet: Packet): void => {
@@ -337,11 +344,7 @@ export class Connection {
   abort(reasonCode: number, reason: CloseReason, detail?: string): void {
     if (this.state === 'closed') return;
     if (this.version === 5 && this.state === 'connected' && reasonCode >= 0x80) {
-      this.sendPacket({
-        type: PacketType.Disconnect,
-        reasonCode,
-        ...(detail === undefined ? {} : { properties: { reasonString: detail } }),
-      });
+      this.sendExplained({ type: PacketType.Disconnect, reasonCode }, detail);
     }
     this.broker.logger.debug('disconnecting client', { clientId: this.clientId, reason, code: reasonCodeName(reasonCode), detail });
     this.close(reason, reason !== 'server-shutting-down');
@@ -350,14 +353,25 @@ export class Connection {
   /** Refuses a CONNECT: CONNACK with the failure code in the client's version, then close. [MQTT-3.2.2-7] */
   refuse(reasonCode: number, detail?: string): void {
     const code = this.version === 5 ? reasonCode : v3ReturnCode(reasonCode);
-    this.sendPacket({
-      type: PacketType.Connack,
-      sessionPresent: false,
-      reasonCode: code,
-      ...(this.version === 5 && detail !== undefined ? { properties: { reasonString: detail } } : {}),
-    });
+    this.sendExplained({ type: PacketType.Connack, sessionPresent: false, reasonCode: code }, detail);
     this.broker.metrics.connectsRefused++;
     this.close('connect-refused', false);
+  }
+
+  /**
+   * Sends a CONNACK or DISCONNECT with `detail` as its Reason String (5.0 only), or without it if that
+   * would make the packet larger than the client's Maximum Packet Size. [MQTT-3.2.2-19] [MQTT-3.14.2-3]
+   */
+  private sendExplained(packet: ConnackPacket | DisconnectPacket, detail: string | undefined): void {
+    if (this.version === 5 && detail !== undefined) {
+      const explained = encodePacket({ ...packet, properties: { reasonString: detail } }, 5);
+      if (explained.length <= this.clientMaximumPacketSize) {
+        this.send(explained);
+        this.broker.metrics.packetsSent++;
+        return;
+      }
+    }
+    this.sendPacket(packet);
   }
 
   /**

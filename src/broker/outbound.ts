@@ -49,18 +49,33 @@ export class Outbound {
   /** Writes everything collected this turn. */
   flush(): void {
     this.scheduled = false;
-    if (this.bytes === 0) return;
+    // The batch may already be written (deliverQos0 hands an oversized one over early).
+    if (this.bytes > 0) this.writeBatch();
+    if (this.slowTimer === undefined && this.congested) this.startSlowTimer();
+    // A stream that took the batch without asking for 'drain' (it may complete writes synchronously) will
+    // send no 'drain': go on with what the queue and retained feeds hold, one batch per turn.
+    const stream = this.c.stream;
+    if (stream.writable && !stream.writableNeedDrain) this.pump();
+  }
+
+  /** Hands the batch collected so far to the stream. */
+  private writeBatch(): void {
     const chunks = this.chunks;
     const bytes = this.bytes;
     this.chunks = [];
     this.bytes = 0;
     this.c.writeNow(chunks, bytes);
-    if (this.slowTimer === undefined && this.congested) this.startSlowTimer();
   }
 
-  /** True when more than the high-water mark waits to be written. */
+  /**
+   * True when more than the high-water mark waits to be written. The mark is at least the stream's own:
+   * below that the stream never asks for 'drain', and the queue and retained feeds waiting for one would
+   * stall for good.
+   */
   get congested(): boolean {
-    return this.bytes + this.c.stream.writableLength > this.c.broker.settings.limits.outboundHighWaterMark;
+    const stream = this.c.stream;
+    const mark = Math.max(this.c.broker.settings.limits.outboundHighWaterMark, stream.writableHighWaterMark);
+    return this.bytes + stream.writableLength > mark;
   }
 
   private startSlowTimer(): void {
@@ -99,9 +114,15 @@ export class Outbound {
   deliverQos0(message: Message, retain: boolean, subscriptionIdentifiers: readonly number[] | undefined): void {
     const metrics = this.c.broker.metrics;
     if (this.congested) {
-      metrics.droppedCongested++;
-      if (this.c.session !== undefined) this.c.session.dropped++;
-      return;
+      // A burst can fill this turn's batch past the mark while the socket takes all it is given: hand the
+      // batch over now, and drop only if the socket itself is behind.
+      if (this.bytes > 0) this.writeBatch();
+      if (this.congested) {
+        if (this.slowTimer === undefined) this.startSlowTimer();
+        metrics.droppedCongested++;
+        if (this.c.session !== undefined) this.c.session.dropped++;
+        return;
+      }
     }
     if (this.write(message, 0, retain, subscriptionIdentifiers, 0, false)) metrics.publishSent++;
     else metrics.droppedTooLarge++;

@@ -20,7 +20,12 @@ export async function loadConfigFile(path: string): Promise<{ raw: Record<string
   if (doc.errors.length > 0) {
     throw new ConfigError(
       path,
-      doc.errors.map((e) => `line ${e.linePos?.[0]?.line ?? '?'}: ${e.message.split('\n')[0] ?? e.message}`),
+      doc.errors.map((e) => {
+        // yaml's first message line ends "at line L, column C:" (the snippet followed); say it once, up front.
+        const pos = e.linePos?.[0];
+        const text = (e.message.split('\n')[0] ?? e.message).replace(/ at line \d+, column \d+:?$/, '');
+        return `line ${pos?.line ?? '?'}${pos === undefined ? '' : `, column ${pos.col}`}: ${text}`;
+      }),
     );
   }
   const raw: unknown = doc.toJS() ?? {};

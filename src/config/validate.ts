@@ -6,21 +6,20 @@ import { configSchema, type MozzieConfig } from './schema.js';
 export function validateConfig(input: unknown, source = 'configuration'): MozzieConfig {
   const result = configSchema.safeParse(input ?? {});
   if (result.success) return result.data;
-  throw new ConfigError(source, result.error.issues.map(describeIssue));
+  throw new ConfigError(source, result.error.issues.flatMap(describeIssue));
 }
 
-function describeIssue(issue: z.core.$ZodIssue): string {
+/** One problem per key: an issue with several unknown keys gives one line each (and counts as several). */
+function describeIssue(issue: z.core.$ZodIssue): string[] {
   const key = formatPath(issue.path);
   if (issue.code === 'unrecognized_keys') {
-    return issue.keys
-      .map((k) => {
-        const full = key === '' ? k : `${key}.${k}`;
-        const hint = suggest(k, knownKeys(issue.path));
-        return `${full}: unknown setting${hint === undefined ? '' : ` (did you mean "${hint}"?)`}`;
-      })
-      .join('\n  - ');
+    return issue.keys.map((k) => {
+      const full = key === '' ? k : `${key}.${k}`;
+      const hint = suggest(k, knownKeys(issue.path));
+      return `${full}: unknown setting${hint === undefined ? '' : ` (did you mean "${hint}"?)`}`;
+    });
   }
-  return `${key === '' ? '(top level)' : key}: ${issue.message}`;
+  return [`${key === '' ? '(top level)' : key}: ${issue.message}`];
 }
 
 function formatPath(path: readonly PropertyKey[]): string {

@@ -18,6 +18,9 @@ export function handleConnect(c: Connection, p: ConnectPacket): Promise<void> | 
   c.state = 'connecting';
   c.version = p.protocolVersion;
   c.username = p.username;
+  // Known before any refusal: no CONNACK may exceed the client's Maximum Packet Size. [MQTT-3.2.2-19]
+  const maximumPacketSize = p.properties?.maximumPacketSize;
+  if (p.protocolVersion === 5 && maximumPacketSize !== undefined) c.clientMaximumPacketSize = maximumPacketSize;
   const broker = c.broker;
   const limits = broker.settings.limits;
   const v5 = p.protocolVersion === 5;
@@ -70,6 +73,21 @@ export function handleConnect(c: Connection, p: ConnectPacket): Promise<void> | 
       c.refuse(ReasonCode.BadAuthenticationMethod, `authentication method ${props.authenticationMethod} is not supported`);
       return undefined;
     }
+  }
+
+  const caps = broker.settings.capabilities;
+  if (p.will !== undefined && p.will.qos > caps.maximumQoS) {
+    // A Will QoS above what we support is refused: 5.0 CONNACK 0x9B; 3.x has no fitting return code,
+    // so the connection closes without CONNACK. [MQTT-3.2.2-12] (3.1.1 [MQTT-3.2.2-6])
+    throw new MqttError('MQTT_PROTOCOL_ERROR', ReasonCode.QoSNotSupported, `Will QoS ${p.will.qos} is above the server maximum`, {
+      specId: 'MQTT-3.2.2-12',
+    });
+  }
+  if (p.will?.retain === true && !caps.retainAvailable) {
+    // A retained Will when retained messages are not supported: 5.0 CONNACK 0x9A. [MQTT-3.2.2-13]
+    throw new MqttError('MQTT_PROTOCOL_ERROR', ReasonCode.RetainNotSupported, 'retained messages are not supported', {
+      specId: 'MQTT-3.2.2-13',
+    });
   }
 
   if (broker.connectedCount >= limits.maxConnections && !broker.isConnected(clientId)) {
