@@ -1,5 +1,4 @@
 #!/usr/bin/env node
-import { runBroker } from './broker.js';
 import { packageVersion } from './version.js';
 
 /**
@@ -13,7 +12,11 @@ interface Command {
 }
 
 const commands: ReadonlyMap<string, Command> = new Map<string, Command>([
-  ['broker', { summary: 'run the MQTT broker (default 127.0.0.1:1883)', run: runBroker }],
+  // Commands load their modules on demand: `mozzie --version` should not pay for the broker.
+  [
+    'broker',
+    { summary: 'run the MQTT broker (default 127.0.0.1:1883)', run: async (argv) => (await import('./broker.js')).runBroker(argv) },
+  ],
 ]);
 
 function usage(): string {
