@@ -32,13 +32,13 @@ const VERSION_ALIASES = { '3.1.1': '3.1.1', 311: '3.1.1', 4: '3.1.1', '5.0': '5.
 function usage(message) {
   if (message) console.error(`spec-coverage: ${message}`);
   console.error(
-    'usage: node scripts/spec-coverage.mjs [--version 5.0|3.1.1] [--area codec|broker|client|transport] [--missing] [--json] [--check]',
+    'usage: node scripts/spec-coverage.mjs [--version 5.0|3.1.1] [--area codec|broker|client|transport] [--missing] [--json] [--summary] [--check]',
   );
   process.exit(2);
 }
 
 function parseArgs(argv) {
-  const opts = { version: undefined, area: undefined, missing: false, json: false, check: false };
+  const opts = { version: undefined, area: undefined, missing: false, json: false, check: false, summary: false };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const [flag, inline] =
@@ -70,6 +70,9 @@ function parseArgs(argv) {
         break;
       case '--check':
         opts.check = true;
+        break;
+      case '--summary':
+        opts.summary = true;
         break;
       case '-h':
       case '--help':
@@ -309,7 +312,14 @@ function report(opts) {
     return { version: spec.version, statements: sum('statements'), tested: sum('tested'), cited: sum('cited'), areas };
   });
 
-  if (opts.json) {
+  if (opts.summary) {
+    // One line per version, and the problems: what `npm test` prints.
+    for (const v of versions) {
+      const areas = v.areas.map((a) => `${a.area} ${a.tested}/${a.statements}`).join(', ');
+      console.log(`spec coverage MQTT ${v.version}: ${v.tested}/${v.statements} statements tested (${areas})`);
+    }
+    if (unknown.length > 0) printUnknown(unknown, console.error);
+  } else if (opts.json) {
     const out = {
       scanned: { testFiles: testFiles.length, srcFiles: srcFiles.length, testNamesWithIds: tests.length },
       versions: opts.missing ? versions.map((v) => ({ ...v, areas: v.areas.map(({ tests: _t, ...rest }) => rest) })) : versions,
