@@ -36,6 +36,15 @@ export interface ConnectionInfo {
   readonly remotePort?: number | undefined;
   /** Listener kind: tcp, tls, ws, wss ... (default tcp). */
   readonly transport?: string;
+  /** Name of the listener, for logs. */
+  readonly listener?: string;
+  /** Accept CONNECT without credentials on this connection (default: the broker's allowAnonymous). */
+  readonly allowAnonymous?: boolean;
+  /**
+   * An identity the transport established (the CN or subject of a verified client certificate): it
+   * becomes the username, and counts as authenticated unless a hook says otherwise.
+   */
+  readonly identity?: string;
 }
 
 export type ConnectionState = 'awaiting-connect' | 'connecting' | 'connected' | 'closed';
@@ -54,6 +63,9 @@ export class Connection {
   readonly remoteAddress: string | undefined;
   readonly remotePort: number | undefined;
   readonly transport: string;
+  readonly listener: string | undefined;
+  readonly allowAnonymous: boolean;
+  readonly identity: string | undefined;
   state: ConnectionState = 'awaiting-connect';
   version: ProtocolVersion = 4;
   clientId = '';
@@ -87,6 +99,9 @@ export class Connection {
     this.remoteAddress = info.remoteAddress;
     this.remotePort = info.remotePort;
     this.transport = info.transport ?? 'tcp';
+    this.listener = info.listener;
+    this.allowAnonymous = info.allowAnonymous ?? broker.settings.allowAnonymous;
+    this.identity = info.identity;
     this.lastReceivedAt = broker.clock.now();
     this.framer = new Framer({ maximumPacketSize: broker.settings.limits.maxPacketSize, protocolVersion: 4 });
     this.outbound = new Outbound(this);

@@ -45,21 +45,34 @@ export async function runBroker(argv: readonly string[]): Promise<number> {
     const config = validateConfig(applyFlags(raw, values), values.config ?? 'command line');
     const server = createServer(config, { version: packageVersion() });
     const listeners = await server.start();
-    const anonymous = server.allowAnonymous ? 'anonymous access allowed' : 'anonymous access refused';
+    const allowed = config.listeners.map((l) => server.anonymousAllowed(l));
+    const anonymous = allowed.every((a) => a)
+      ? 'anonymous access allowed'
+      : allowed.every((a) => !a)
+        ? 'anonymous access refused'
+        : `anonymous access allowed on ${listeners
+            .filter((_, i) => allowed[i])
+            .map((l) => l.url)
+            .join(', ')} only`;
     process.stderr.write(
       `mozzie ${packageVersion()} listening on ${listeners.map((l) => l.url).join(', ')} (MQTT 3.1, 3.1.1, 5.0; ${anonymous})\n`,
     );
-    if (server.allowAnonymous && !config.listeners.every((l) => isLoopback(l.host))) {
+    const exposed = listeners.filter((l, i) => allowed[i] && !isLoopback(config.listeners[i]?.host ?? l.host));
+    if (exposed.length > 0) {
       process.stderr.write(
-        'WARNING: anonymous clients are accepted on a non-loopback address: anyone who can reach it can publish and subscribe.\n',
+        `WARNING: anonymous clients are accepted on a non-loopback address (${exposed.map((l) => l.url).join(', ')}): anyone who can reach it can publish and subscribe.\n`,
       );
     }
-    if (!server.allowAnonymous) {
+    if (!allowed.some((a) => a)) {
       process.stderr.write(
         'Note: no authentication is configured, so every client will be refused; use --allow-anonymous to accept them.\n',
       );
     }
+    // SIGHUP re-reads certificate files (and, once configured, password and ACL files) without a restart.
+    const onHangup = () => void server.reload();
+    process.on('SIGHUP', onHangup);
     await waitForSignal();
+    process.off('SIGHUP', onHangup);
     process.stderr.write('mozzie: shutting down\n');
     await server.stop();
     return 0;
@@ -108,7 +121,7 @@ function applyFlags(raw: Record<string, unknown>, v: ReturnType<typeof parse>['v
     const listeners = Array.isArray(given) ? [...(given as unknown[])] : [];
     const first = (listeners[0] ?? {}) as Record<string, unknown>;
     const port = v.port === undefined ? first['port'] : /^\d+$/.test(v.port) ? Number(v.port) : v.port;
-    listeners[0] = { ...first, ...(v.host === undefined ? {} : { host: v.host }), ...(port === undefined ? {} : { port }) };
+    listeners[0] = { type: 'tcp', ...first, ...(v.host === undefined ? {} : { host: v.host }), ...(port === undefined ? {} : { port }) };
     out['listeners'] = listeners;
   }
   if (v['allow-anonymous'] === true) out['allowAnonymous'] = true;

@@ -11,13 +11,71 @@ const d = defaultSettings;
 const uint = (max = Number.MAX_SAFE_INTEGER) => z.number().int().min(0).max(max);
 const positive = (max = Number.MAX_SAFE_INTEGER) => z.number().int().min(1).max(max);
 
-export const tcpListenerSchema = z.strictObject({
-  type: z.literal('tcp').default('tcp').describe('Listener kind. "tcp" is plain MQTT.'),
+const listenerCommon = {
+  name: z.string().min(1).optional().describe('A name for logs and metrics (default kind:port).'),
   host: z.string().min(1).default('127.0.0.1').describe('Address to bind; 0.0.0.0 or :: for every interface.'),
-  port: uint(65_535).default(1883).describe('TCP port; 0 picks a free one.'),
+  allowAnonymous: z
+    .boolean()
+    .optional()
+    .describe('Accept clients without credentials here. Unset: the top-level allowAnonymous, else only on loopback addresses.'),
+};
+
+const tlsFields = {
+  cert: z.string().min(1).describe('PEM certificate (chain) file.'),
+  key: z.string().min(1).describe('PEM private key file.'),
+  passphrase: z.string().optional().describe('Passphrase of an encrypted key.'),
+  ca: z.string().min(1).optional().describe('PEM CA file for client certificates; setting it enables mutual TLS.'),
+  requireCertificate: z.boolean().default(false).describe('Refuse clients without a certificate signed by ca.'),
+  identityFrom: z
+    .enum(['none', 'cn', 'subject'])
+    .default('none')
+    .describe("Use the client certificate as the username: its CN or whole subject (Mosquitto's use_identity_as_username)."),
+  minVersion: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2').describe('Oldest TLS version accepted.'),
+  ciphers: z.string().optional().describe('OpenSSL cipher list for TLS 1.2.'),
+};
+
+export const tcpListenerSchema = z.strictObject({
+  type: z.literal('tcp').describe('Plain MQTT over TCP.'),
+  ...listenerCommon,
+  port: uint(65_535).default(1883).describe('Port; 0 picks a free one.'),
+  proxyProtocol: z
+    .boolean()
+    .default(false)
+    .describe('Expect a PROXY protocol v1/v2 header (behind a load balancer) and use its client address.'),
 });
 
-export const listenerSchema = tcpListenerSchema;
+export const tlsListenerSchema = z.strictObject({
+  type: z.literal('tls').describe('MQTT over TLS.'),
+  ...listenerCommon,
+  port: uint(65_535).default(8883).describe('Port; 0 picks a free one.'),
+  ...tlsFields,
+});
+
+export const wsListenerSchema = z.strictObject({
+  type: z.literal('ws').describe('MQTT over WebSocket.'),
+  ...listenerCommon,
+  port: uint(65_535).default(8083).describe('Port; 0 picks a free one.'),
+  path: z.string().startsWith('/').default('/mqtt').describe('URL path of the WebSocket endpoint.'),
+});
+
+export const wssListenerSchema = z.strictObject({
+  type: z.literal('wss').describe('MQTT over secure WebSocket.'),
+  ...listenerCommon,
+  port: uint(65_535).default(8084).describe('Port; 0 picks a free one.'),
+  path: z.string().startsWith('/').default('/mqtt').describe('URL path of the WebSocket endpoint.'),
+  ...tlsFields,
+});
+
+export const listenerSchema = z
+  .discriminatedUnion('type', [tcpListenerSchema, tlsListenerSchema, wsListenerSchema, wssListenerSchema])
+  .superRefine((l, ctx) => {
+    if ((l.type === 'tls' || l.type === 'wss') && l.ca === undefined) {
+      if (l.requireCertificate)
+        ctx.addIssue({ code: 'custom', path: ['requireCertificate'], message: 'needs ca (the CA that signs client certificates)' });
+      if (l.identityFrom !== 'none')
+        ctx.addIssue({ code: 'custom', path: ['identityFrom'], message: 'needs ca (the CA that signs client certificates)' });
+    }
+  });
 
 const capabilitiesSchema = z.strictObject({
   maximumQoS: z
@@ -82,12 +140,12 @@ export const configSchema = z.strictObject({
   listeners: z
     .array(listenerSchema)
     .min(1)
-    .default([{ type: 'tcp', host: '127.0.0.1', port: 1883 }])
+    .default([{ type: 'tcp', host: '127.0.0.1', port: 1883, proxyProtocol: false }])
     .describe('Where the broker listens.'),
   allowAnonymous: z
     .boolean()
     .optional()
-    .describe('Accept clients without credentials. Unset: allowed when every listener is on a loopback address, refused otherwise.'),
+    .describe('Accept clients without credentials (listeners may override). Unset: allowed on loopback addresses only.'),
   log: z
     .strictObject({
       level: z.enum(['debug', 'info', 'warn', 'error']).default('info').describe('Least severe level printed.'),
@@ -111,8 +169,13 @@ export const configSchema = z.strictObject({
     .prefault({}),
 });
 
+type ListenerInput = z.input<typeof listenerSchema>;
+/** A TCP listener may leave out `type`. */
+type TcpListenerShorthand = Omit<Extract<ListenerInput, { type: 'tcp' }>, 'type'> & { readonly type?: 'tcp' };
 /** A configuration as written by a user: every key optional. */
-export type MozzieConfigInput = z.input<typeof configSchema>;
+export type MozzieConfigInput = Omit<z.input<typeof configSchema>, 'listeners'> & {
+  readonly listeners?: readonly (ListenerInput | TcpListenerShorthand)[];
+};
 /** A validated configuration with every default filled in. */
 export type MozzieConfig = z.output<typeof configSchema>;
 export type ListenerConfig = z.output<typeof listenerSchema>;

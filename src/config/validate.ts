@@ -4,12 +4,25 @@ import { configSchema, type MozzieConfig } from './schema.js';
 
 /** Validates a configuration object; throws ConfigError listing every problem with its key. */
 export function validateConfig(input: unknown, source = 'configuration'): MozzieConfig {
-  const result = configSchema.safeParse(input ?? {});
+  const result = configSchema.safeParse(withListenerTypes(input ?? {}));
   if (result.success) return result.data;
   throw new ConfigError(source, result.error.issues.flatMap(describeIssue));
 }
 
 /** One problem per key: an issue with several unknown keys gives one line each (and counts as several). */
+/** A listener without `type` is a TCP listener. */
+function withListenerTypes(input: unknown): unknown {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) return input;
+  const listeners = (input as Record<string, unknown>)['listeners'];
+  if (!Array.isArray(listeners)) return input;
+  return {
+    ...input,
+    listeners: listeners.map((l: unknown) =>
+      typeof l === 'object' && l !== null && !Array.isArray(l) && !('type' in l) ? { type: 'tcp', ...l } : l,
+    ),
+  };
+}
+
 function describeIssue(issue: z.core.$ZodIssue): string[] {
   const key = formatPath(issue.path);
   if (issue.code === 'unrecognized_keys') {
@@ -39,12 +52,23 @@ function knownKeys(path: readonly PropertyKey[]): string[] {
     if (typeof part === 'number') {
       node = (node as { element?: unknown }).element;
     } else {
-      node = (node as { shape?: Record<string, unknown> }).shape?.[String(part)];
+      const key = String(part);
+      const n = node as { shape?: Record<string, unknown>; options?: unknown[] };
+      node =
+        n.shape?.[key] ??
+        n.options?.map((o) => (unwrap(o) as { shape?: Record<string, unknown> }).shape?.[key]).find((x) => x !== undefined);
     }
     if (node === undefined) return [];
   }
-  const shape = (unwrap(node) as { shape?: Record<string, unknown> }).shape;
-  return shape === undefined ? [] : Object.keys(shape);
+  return keysOf(unwrap(node));
+}
+
+/** Keys of an object schema, or of every option of a union (listeners). */
+function keysOf(node: unknown): string[] {
+  const n = node as { shape?: Record<string, unknown>; options?: unknown[]; def?: { options?: unknown[] } };
+  if (n?.shape !== undefined) return Object.keys(n.shape);
+  const options = n?.options ?? n?.def?.options;
+  return options === undefined ? [] : [...new Set(options.flatMap((o) => keysOf(unwrap(o))))];
 }
 
 function unwrap(node: unknown): unknown {

@@ -66,7 +66,7 @@ function server(t: TestContext, input: MozzieConfigInput, logger?: Logger): Mozz
 
 test('validateConfig({}) fills in every default, from the broker defaults', () => {
   const c = validateConfig({});
-  assert.deepEqual(c.listeners, [{ type: 'tcp', host: '127.0.0.1', port: 1883 }]);
+  assert.deepEqual(c.listeners, [{ type: 'tcp', host: '127.0.0.1', port: 1883, proxyProtocol: false }]);
   assert.deepEqual(c.log, { level: 'info', format: 'text' });
   assert.deepEqual(c.capabilities, defaultSettings.capabilities);
   assert.deepEqual(c.limits, defaultSettings.limits);
@@ -90,8 +90,8 @@ test('validateConfig keeps what is given and defaults the rest, nested and in li
     allowAnonymous: false,
   });
   assert.deepEqual(c.listeners, [
-    { type: 'tcp', host: '127.0.0.1', port: 1884 },
-    { type: 'tcp', host: '::1', port: 0 },
+    { type: 'tcp', host: '127.0.0.1', port: 1884, proxyProtocol: false },
+    { type: 'tcp', host: '::1', port: 0, proxyProtocol: false },
   ]);
   assert.equal(c.limits.maxInflight, 5);
   assert.equal(c.limits.maxPacketSize, defaultSettings.limits.maxPacketSize);
@@ -260,8 +260,9 @@ test('isLoopback: 127.0.0.0/8, ::1 and localhost only', () => {
   }
 });
 
-test('createServer: anonymous access defaults to allowed on loopback only; explicit settings win', (t) => {
-  const cases: [MozzieConfigInput, boolean][] = [
+test('createServer: anonymous access defaults to allowed on loopback listeners only; explicit settings win', (t) => {
+  // [input, allowed per listener]
+  const cases: [MozzieConfigInput, boolean | boolean[]][] = [
     [{}, true],
     [{ listeners: [{ host: '127.0.0.1', port: 0 }] }, true],
     [
@@ -281,15 +282,30 @@ test('createServer: anonymous access defaults to allowed on loopback only; expli
           { host: '0.0.0.0', port: 0 },
         ],
       },
-      false,
+      [true, false],
+    ],
+    [
+      {
+        listeners: [
+          { host: '0.0.0.0', port: 0, allowAnonymous: true },
+          { host: '127.0.0.1', port: 0, allowAnonymous: false },
+        ],
+      },
+      [true, false],
     ],
     [{ listeners: [{ host: '0.0.0.0', port: 0 }], allowAnonymous: true }, true],
     [{ listeners: [{ host: '127.0.0.1', port: 0 }], allowAnonymous: false }, false],
   ];
   for (const [input, expected] of cases) {
     const s = server(t, { ...input, sys: { interval: 0 } });
-    assert.equal(s.allowAnonymous, expected, JSON.stringify(input));
-    assert.equal(s.broker.settings.allowAnonymous, expected, 'the broker is told');
+    const perListener = s.config.listeners.map((l) => s.anonymousAllowed(l));
+    assert.deepEqual(perListener, Array.isArray(expected) ? expected : perListener.map(() => expected), JSON.stringify(input));
+    assert.equal(s.allowAnonymous, perListener[0], 'allowAnonymous reports the first listener');
+    assert.equal(
+      s.broker.settings.allowAnonymous,
+      perListener.every((a) => a),
+      'the broker default is the strictest',
+    );
   }
 });
 

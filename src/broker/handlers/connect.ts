@@ -17,7 +17,8 @@ export function handleConnect(c: Connection, p: ConnectPacket): Promise<void> | 
   c.cancelConnectTimer();
   c.state = 'connecting';
   c.version = p.protocolVersion;
-  c.username = p.username;
+  // A certificate identity replaces whatever user name the client sent (use_identity_as_username).
+  c.username = c.identity ?? p.username;
   // Known before any refusal: no CONNACK may exceed the client's Maximum Packet Size. [MQTT-3.2.2-19]
   const maximumPacketSize = p.properties?.maximumPacketSize;
   if (p.protocolVersion === 5 && maximumPacketSize !== undefined) c.clientMaximumPacketSize = maximumPacketSize;
@@ -108,10 +109,13 @@ export function handleConnect(c: Connection, p: ConnectPacket): Promise<void> | 
   return undefined;
 }
 
-/** Applies the authentication decision; when every hook defers, anonymous access decides. */
+/**
+ * Applies the authentication decision. When every hook defers, a verified certificate identity or
+ * anonymous access on this listener admits the client.
+ */
 function admit(c: Connection, decision: Decision, p: ConnectPacket): boolean {
   if (decision.verdict === 'allow') return true;
-  if (decision.verdict === 'defer' && c.broker.settings.allowAnonymous) return true;
+  if (decision.verdict === 'defer' && (c.identity !== undefined || c.allowAnonymous)) return true;
   const code =
     decision.reasonCode ??
     (decision.verdict === 'defer' || p.username === undefined ? ReasonCode.NotAuthorized : ReasonCode.BadUserNameOrPassword);
