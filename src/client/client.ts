@@ -140,6 +140,11 @@ export class MqttClient extends Emitter<ClientEvents> {
   private attempt = 0;
   private lastDelay = 0;
   private storeReady: Promise<void> = Promise.resolve();
+  private storeLoaded = true;
+  /** Why the current connection is being closed, when it is more than "the connection was lost". */
+  private closeReason: ClientError | undefined;
+  /** Set when the client stopped connecting for good: later operations fail with it instead of waiting. */
+  private gaveUp: ClientError | undefined;
 
   constructor(url: string | undefined, options: ClientOptions = {}, dialer?: Dialer) {
     super();
@@ -152,6 +157,9 @@ export class MqttClient extends Emitter<ClientEvents> {
     this.dialer = d;
     this.clock = options.clock ?? realClock;
     this.clientId = options.clientId ?? (this.version === 5 ? '' : `mozzie-${Math.random().toString(36).slice(2, 12)}`);
+    // A zero-byte ClientId MUST come with Clean Session 1 in 3.1.1. [MQTT-3.1.3-7]
+    if (this.version < 5 && this.clientId === '' && options.clean === false)
+      throw new ClientError('INVALID_ARGUMENT', 'an empty clientId needs clean: true before MQTT 5.0 (the server would refuse it)');
     this.keepAlive = options.keepAlive ?? 60;
     this.backoff =
       options.reconnect === false
@@ -177,8 +185,10 @@ export class MqttClient extends Emitter<ClientEvents> {
     );
     const store = options.store;
     if (store !== undefined) {
+      this.storeLoaded = false;
       this.storeReady = store.load().then((messages) => {
         this.state.restore(messages, () => this.restoredToken());
+        this.storeLoaded = true;
       });
     }
   }
@@ -216,6 +226,7 @@ export class MqttClient extends Emitter<ClientEvents> {
     }
     this.transport = transport;
     this.accepted = false;
+    this.closeReason = undefined;
     this.framer = new Framer({
       protocolVersion: this.version,
       ...(this.options.properties?.maximumPacketSize === undefined ? {} : { maximumPacketSize: this.options.properties.maximumPacketSize }),
@@ -223,10 +234,14 @@ export class MqttClient extends Emitter<ClientEvents> {
     transport.onData((bytes) => this.onData(transport, bytes));
     transport.onClose((error) => this.onClose(transport, error));
     transport.onDrain(() => this.flush());
-    this.write(encodePacket(this.connectPacket(), this.version), undefined);
+    const connect = this.connectPacket();
+    // Passing the packet lets 'packetsend' listeners (debug tracing) see CONNECT too.
+    this.write(encodePacket(connect, this.version), connect);
     this.flush();
     this.connackTimer = this.clock.setTimer(() => {
-      this.emitError(new ClientError('CONNECT_TIMEOUT', `no CONNACK within ${this.endpoint.timeout} ms`));
+      const error = new ClientError('CONNECT_TIMEOUT', `no CONNACK within ${this.endpoint.timeout} ms`);
+      this.emitError(error);
+      if (transport === this.transport) this.closeReason = error;
       transport.destroy();
     }, this.endpoint.timeout);
   }
@@ -241,7 +256,8 @@ export class MqttClient extends Emitter<ClientEvents> {
       protocolVersion: this.version,
       clientId: this.clientId,
       clean: o.clean ?? true,
-      keepAlive: this.keepAlive,
+      // Always ask for our own Keep Alive; a Server Keep Alive applies to one connection only.
+      keepAlive: this.options.keepAlive ?? 60,
     };
     if (username !== undefined) packet.username = username;
     if (password !== undefined) packet.password = toBuffer(password);
@@ -297,6 +313,16 @@ export class MqttClient extends Emitter<ClientEvents> {
       );
       this.emitError(error);
       this.rejectConnectWaiters(error);
+      this.closeReason = error;
+      this.transport?.destroy();
+      return;
+    }
+    if (p.sessionPresent && (this.options.clean ?? true)) {
+      // We asked for a new session; a server claiming to have one is wrong: close the connection. [MQTT-3.2.2-4]
+      const error = new ClientError('PROTOCOL_ERROR', 'the server answered Clean Start with Session Present 1', ReasonCode.ProtocolError);
+      this.emitError(error);
+      this.rejectConnectWaiters(error);
+      this.closeReason = error;
       this.transport?.destroy();
       return;
     }
@@ -341,6 +367,8 @@ export class MqttClient extends Emitter<ClientEvents> {
   async reauthenticate(data?: Uint8Array): Promise<void> {
     const method = this.options.properties?.authenticationMethod;
     if (method === undefined) throw new ClientError('INVALID_ARGUMENT', 'no authenticationMethod is configured');
+    // Only after CONNACK [MQTT-4.12.1-1]; while offline it would be buffered and go out before the next CONNECT.
+    if (!this.accepted) throw new ClientError('CONNECTION_LOST', 'not connected: re-authentication needs an accepted connection');
     this.sendAuth(ReasonCode.ReAuthenticate, method, data);
   }
 
@@ -356,16 +384,16 @@ export class MqttClient extends Emitter<ClientEvents> {
   private onServerDisconnect(p: DisconnectPacket): void {
     this.emit('disconnect', p);
     if (NO_RECONNECT_DISCONNECTS.has(p.reasonCode)) this.stopReconnecting = true;
-    this.emitError(
-      ClientError.fromReason(
-        'SERVER_DISCONNECT',
-        'the server disconnected',
-        p.reasonCode,
-        PacketType.Disconnect,
-        this.version,
-        p.properties?.reasonString,
-      ),
+    const error = ClientError.fromReason(
+      'SERVER_DISCONNECT',
+      'the server disconnected',
+      p.reasonCode,
+      PacketType.Disconnect,
+      this.version,
+      p.properties?.reasonString,
     );
+    this.emitError(error);
+    this.closeReason = error;
     this.transport?.destroy();
   }
 
@@ -385,6 +413,7 @@ export class MqttClient extends Emitter<ClientEvents> {
       this.flush();
     }
     this.emitError(error);
+    this.closeReason = error;
     this.transport?.destroy();
   }
 
@@ -402,8 +431,10 @@ export class MqttClient extends Emitter<ClientEvents> {
     this.emit('close');
     if (wasAccepted) this.emit('offline');
     if (this.ended) return;
+    const reason = this.closeReason;
+    this.closeReason = undefined;
     this.onConnectionFailed(
-      new ClientError('CONNECTION_LOST', wasAccepted ? 'the connection was lost' : 'the connection closed before CONNACK'),
+      reason ?? new ClientError('CONNECTION_LOST', wasAccepted ? 'the connection was lost' : 'the connection closed before CONNACK'),
     );
   }
 
@@ -412,7 +443,8 @@ export class MqttClient extends Emitter<ClientEvents> {
     // The first connection attempt decides start()/connectAsync(); later ones are the reconnect loop's.
     this.rejectConnectWaiters(error);
     if (this.backoff === undefined || this.stopReconnecting) {
-      // No more attempts: everything waiting fails with the reason.
+      // No more attempts: everything waiting, and anything asked later, fails with the reason.
+      this.gaveUp = error;
       this.state.failAll(error);
       if (error.code === 'DIAL_FAILED') this.emitError(error);
       return;
@@ -459,7 +491,9 @@ export class MqttClient extends Emitter<ClientEvents> {
       const transport = this.transport;
       if (!this.accepted || transport === undefined) return;
       if (this.pingSentAt > 0 && now - this.pingSentAt >= Math.max(1000, period / 2)) {
-        this.emitError(new ClientError('CONNECTION_LOST', `no answer to PINGREQ within ${Math.round((now - this.pingSentAt) / 1000)} s`));
+        const error = new ClientError('CONNECTION_LOST', `no answer to PINGREQ within ${Math.round((now - this.pingSentAt) / 1000)} s`);
+        this.emitError(error);
+        this.closeReason = error;
         transport.destroy();
         return;
       }
@@ -535,6 +569,15 @@ export class MqttClient extends Emitter<ClientEvents> {
    */
   publish(topic: string, payload: string | Uint8Array, options: PublishOptions = {}): Promise<PublishResult> {
     if (this.ended) return Promise.reject(new ClientError('CLIENT_ENDED', 'the client has ended'));
+    if (this.gaveUp !== undefined) return Promise.reject(this.gaveUp);
+    if (!this.storeLoaded) {
+      // Messages from the store go first and keep their keys; new ones wait until they are restored.
+      return this.storeReady.then(
+        () => this.publish(topic, payload, options),
+        (err: unknown) =>
+          Promise.reject(new ClientError('INVALID_ARGUMENT', `the store could not be loaded: ${String(err)}`, undefined, { cause: err })),
+      );
+    }
     const token = this.nextToken++;
     const message = {
       topic,
@@ -565,6 +608,7 @@ export class MqttClient extends Emitter<ClientEvents> {
     options: SubscribeOptions = {},
   ): Promise<SubscribeResult> {
     if (this.ended) throw new ClientError('CLIENT_ENDED', 'the client has ended');
+    if (this.gaveUp !== undefined) throw this.gaveUp;
     const entries: [string, SubscribeOptions][] =
       typeof filters === 'string'
         ? [[filters, options]]
@@ -598,6 +642,7 @@ export class MqttClient extends Emitter<ClientEvents> {
 
   async unsubscribe(filters: string | readonly string[], properties?: UnsubscribeProperties): Promise<UnsubscribeResult> {
     if (this.ended) throw new ClientError('CLIENT_ENDED', 'the client has ended');
+    if (this.gaveUp !== undefined) throw this.gaveUp;
     const token = this.nextToken++;
     const promise = this.pending<UnsubscribeResult>(token);
     this.state.unsubscribe(typeof filters === 'string' ? [filters] : filters, properties, token);

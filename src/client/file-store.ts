@@ -39,6 +39,7 @@ export class FileStore implements InflightStore {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
     const lines = text.split('\n');
+    const last = lines.findLastIndex((line) => line.trim() !== '');
     lines.forEach((line, i) => {
       if (line.trim() === '') return;
       let r: Record;
@@ -46,7 +47,7 @@ export class FileStore implements InflightStore {
         r = JSON.parse(line) as Record;
       } catch {
         // A torn last line (crash during a write) is expected; anything earlier is corruption.
-        if (i >= lines.length - 2) return;
+        if (i === last) return;
         throw new Error(`${this.path}: line ${i + 1} is not valid JSON; the in-flight store is corrupt (move it away to start empty)`);
       }
       if (r.op === 'del') messages.delete(r.key);

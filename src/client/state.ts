@@ -370,7 +370,10 @@ export class ClientState {
         const p = this.inflight.get(packet.packetId);
         if (p === undefined || p.state !== 'pubrel') return;
         this.inflight.delete(packet.packetId);
-        this.finish(p, result(packet.reasonCode, packet.properties));
+        // The server took the message at PUBREC. Its only failure code, 0x92, answers a PUBREL resent for a
+        // flow it had already completed: "not an error during recovery". The publish is done either way.
+        if (p.key > 0) this.out.forget(p.key);
+        this.out.settle(p.token, result(packet.reasonCode, packet.properties));
         this.drain();
         return;
       }
@@ -463,6 +466,13 @@ export class ClientState {
   private drain(): void {
     while (this.connected && this.queue.length > 0) {
       const head = this.queue[0] as Pending;
+      // Queued while offline, before this server's limits were known. [MQTT-3.2.2-11] [MQTT-3.2.2-14]
+      const refusal = this.serverRefusal(head.message);
+      if (refusal !== undefined) {
+        this.queue.shift();
+        this.finishError(head, refusal);
+        continue;
+      }
       if (head.message.qos > 0 && this.inflight.size >= this.serverReceiveMaximum) return;
       this.queue.shift();
       if (head.message.qos === 0) {
@@ -481,15 +491,15 @@ export class ClientState {
     const m = p.message;
     let topic = m.topic;
     let properties = m.properties;
+    let newAlias = 0;
     if (this.version === 5 && this.options.autoTopicAlias && this.serverTopicAliasMaximum > 0) {
       const known = this.aliasesOut.get(topic);
       if (known !== undefined) {
         properties = { ...properties, topicAlias: known };
         topic = '';
       } else if (this.aliasesOut.size < this.serverTopicAliasMaximum) {
-        const alias = this.aliasesOut.size + 1;
-        this.aliasesOut.set(topic, alias);
-        properties = { ...properties, topicAlias: alias };
+        newAlias = this.aliasesOut.size + 1;
+        properties = { ...properties, topicAlias: newAlias };
       }
     }
     const packet: PublishPacket = {
@@ -515,6 +525,8 @@ export class ClientState {
       );
       return false;
     }
+    // The alias exists for the server only once a PUBLISH setting it was actually sent.
+    if (newAlias > 0) this.aliasesOut.set(m.topic, newAlias);
     this.out.send(bytes, packet);
     return true;
   }
@@ -564,11 +576,16 @@ export class ClientState {
       return asClientError(err, 'INVALID_TOPIC');
     }
     if (m.qos !== 0 && m.qos !== 1 && m.qos !== 2) return new ClientError('INVALID_ARGUMENT', `QoS ${String(m.qos)} is not 0, 1 or 2`);
-    if (this.connected && m.qos > this.serverMaximumQoS) {
+    return this.connected ? this.serverRefusal(m) : undefined;
+  }
+
+  /** What the server announced in CONNACK rules out for this message, if anything. */
+  private serverRefusal(m: OutgoingMessage): ClientError | undefined {
+    if (m.qos > this.serverMaximumQoS) {
       // [MQTT-3.2.2-11]
       return new ClientError('QOS_NOT_SUPPORTED', `the server accepts QoS up to ${this.serverMaximumQoS}`, ReasonCode.QoSNotSupported);
     }
-    if (this.connected && m.retain && !this.serverRetainAvailable) {
+    if (m.retain && !this.serverRetainAvailable) {
       // [MQTT-3.2.2-14]
       return new ClientError('RETAIN_NOT_SUPPORTED', 'the server does not accept retained messages', ReasonCode.RetainNotSupported);
     }
