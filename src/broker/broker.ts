@@ -2,6 +2,7 @@ import type { Buffer } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import { type QoS, ReasonCode } from '../protocol/index.js';
+import type { AuthMethod } from './auth-method.js';
 import { type Clock, systemClock } from './clock.js';
 import type { CloseReason } from './close-reason.js';
 import { Connection, type ConnectionInfo } from './connection.js';
@@ -30,6 +31,8 @@ export class Broker {
   readonly version: string;
   readonly subscriptions = new SubscriptionIndex();
   readonly retained = new RetainedIndex();
+  /** Enhanced authentication methods by name (MQTT 5.0 section 4.12). */
+  readonly authMethods: ReadonlyMap<string, AuthMethod>;
   /** Every session, connected or not, by Client Identifier. */
   readonly sessions = new Map<string, Session>();
   /** Connections that completed CONNECT, by Client Identifier. */
@@ -48,6 +51,7 @@ export class Broker {
     this.hooks = new HookRunner(options.hooks ?? [], this.clock, this.logger);
     this.metrics = new Metrics(this.clock.now());
     this.version = options.version ?? '0.0.0';
+    this.authMethods = new Map((options.authMethods ?? []).map((m) => [m.name, m]));
     this.sys = new SysTopics(this);
     this.sys.start();
   }

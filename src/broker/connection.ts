@@ -14,6 +14,7 @@ import {
   ReasonCode,
   reasonCodeName,
 } from '../protocol/index.js';
+import type { AuthExchange } from './auth-method.js';
 import type { Broker } from './broker.js';
 import type { Timer } from './clock.js';
 import { type CloseReason, closeReasonFor } from './close-reason.js';
@@ -83,6 +84,11 @@ export class Connection {
   clientMaximumPacketSize = MAX_PACKET_SIZE;
   clientTopicAliasMaximum = 0;
   requestProblemInformation = true;
+  /** The enhanced authentication method of CONNECT, and the exchange under way (CONNECT or re-auth). */
+  authMethod: string | undefined;
+  authExchange: AuthExchange | undefined;
+  /** What completes a CONNECT once its enhanced authentication succeeds. */
+  authContinuation: ((data: Buffer | undefined) => void) | undefined;
   /** Client-to-server Topic Aliases. */
   aliasesIn: Map<number, string> | undefined;
   readonly outbound: Outbound;
@@ -114,7 +120,7 @@ export class Connection {
 
   /** Identity for hooks and logs. */
   get info(): ClientInfo {
-    if (this.clientInfo === undefined || this.clientInfo.clientId !== this.clientId) {
+    if (this.clientInfo === undefined || this.clientInfo.clientId !== this.clientId || this.clientInfo.username !== this.username) {
       this.clientInfo = {
         clientId: this.clientId,
         username: this.username,

@@ -25,6 +25,9 @@ export class Message {
   /** Client identifier of the publisher ('' for messages the broker makes), for No Local. */
   readonly origin: string;
   private owned: boolean;
+  /** The first variant encoded, kept apart: most messages are only ever sent in one. */
+  private firstVariant: Buffer | undefined;
+  private firstIndex = -1;
   private variants: (Buffer | undefined)[] | undefined;
   private topicLength = -1;
 
@@ -90,15 +93,22 @@ export class Message {
     const expiry = v5 ? this.remainingExpiry(now) : undefined;
     const cacheable = expiry === this.expiryInterval;
     const index = (v5 ? 6 : 0) + qos * 2 + (retain ? 1 : 0);
-    if (cacheable && this.variants !== undefined) {
-      const hit = this.variants[index];
+    if (cacheable) {
+      if (index === this.firstIndex && this.firstVariant !== undefined) return this.firstVariant;
+      const hit = this.variants?.[index];
       if (hit !== undefined) return hit;
     }
     const buf = encodePacket(this.packet(version, qos, retain, false, qos > 0 ? 0xffff : undefined, expiry, undefined, undefined), version);
     if (qos > 0) patchPacketId(buf, this.packetIdOffset(buf), 0);
     if (cacheable) {
-      if (this.variants === undefined) this.variants = new Array<Buffer | undefined>(12).fill(undefined);
-      this.variants[index] = buf;
+      if (this.firstIndex < 0) {
+        // No 12-slot array for the common single-variant message: one allocation less per message.
+        this.firstIndex = index;
+        this.firstVariant = buf;
+      } else {
+        if (this.variants === undefined) this.variants = new Array<Buffer | undefined>(12).fill(undefined);
+        this.variants[index] = buf;
+      }
     }
     return buf;
   }
@@ -153,10 +163,18 @@ export class Message {
       if (topicAlias !== undefined) p.topicAlias = topicAlias;
       properties = p;
     }
-    const base = { type: PacketType.Publish, topic, payload: this.payload, qos, retain, dup: dup && qos > 0 } as const;
-    if (qos === 0) return properties === undefined ? base : { ...base, properties };
-    const withId = { ...base, packetId: packetId ?? 0xffff };
-    return properties === undefined ? withId : { ...withId, properties };
+    // Plain literals, not spreads: this runs once per message and spreads cost allocations and time.
+    const payload = this.payload;
+    const d = dup && qos > 0;
+    if (qos === 0) {
+      return properties === undefined
+        ? { type: PacketType.Publish, topic, payload, qos, retain, dup: d }
+        : { type: PacketType.Publish, topic, payload, qos, retain, dup: d, properties };
+    }
+    const id = packetId ?? 0xffff;
+    return properties === undefined
+      ? { type: PacketType.Publish, topic, payload, qos, retain, dup: d, packetId: id }
+      : { type: PacketType.Publish, topic, payload, qos, retain, dup: d, packetId: id, properties };
   }
 }
 

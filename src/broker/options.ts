@@ -1,4 +1,5 @@
 import type { QoS } from '../protocol/index.js';
+import type { AuthMethod } from './auth-method.js';
 import type { Clock } from './clock.js';
 import type { BrokerHooks } from './hooks.js';
 import type { Logger } from './logger.js';
@@ -80,6 +81,8 @@ export interface BrokerOptions extends DeepPartial<BrokerSettings> {
   readonly clock?: Clock;
   readonly logger?: Logger;
   readonly hooks?: readonly BrokerHooks[];
+  /** MQTT 5.0 enhanced authentication methods, by the name clients ask for. */
+  readonly authMethods?: readonly AuthMethod[];
   /** Shown in `$SYS/broker/version`. */
   readonly version?: string;
 }

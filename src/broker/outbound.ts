@@ -143,7 +143,8 @@ export class Outbound {
     const s = this.c.session;
     if (s === undefined) return;
     const broker = this.c.broker;
-    if (d.message.isExpired(broker.clock.now())) {
+    // The clock is read only for messages that can expire (a read per delivery costs ~5% at 1M msg/s).
+    if (d.message.expiryInterval !== undefined && d.message.isExpired(broker.clock.now())) {
       broker.metrics.droppedExpired++;
       return;
     }
@@ -176,7 +177,8 @@ export class Outbound {
   ): boolean {
     const c = this.c;
     const version = c.version;
-    const now = c.broker.clock.now();
+    // `now` only matters for the Message Expiry Interval; without one it is never read.
+    const now = message.expiryInterval === undefined ? 0 : c.broker.clock.now();
     const max = c.clientMaximumPacketSize;
     let alias: number | undefined;
     let aliasKnown = false;

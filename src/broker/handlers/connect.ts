@@ -1,5 +1,7 @@
+import type { Buffer } from 'node:buffer';
 import type { ConnackProperties, ConnectPacket } from '../../protocol/index.js';
 import { hasProperties, MqttError, PacketType, ReasonCode } from '../../protocol/index.js';
+import type { AuthStep } from '../auth-method.js';
 import type { Connection } from '../connection.js';
 import type { Decision } from '../hooks.js';
 import { Message } from '../message.js';
@@ -70,9 +72,14 @@ export function handleConnect(c: Connection, p: ConnectPacket): Promise<void> | 
     if (props.topicAliasMaximum !== undefined) c.clientTopicAliasMaximum = props.topicAliasMaximum;
     if (props.requestProblemInformation === false) c.requestProblemInformation = false;
     if (props.authenticationMethod !== undefined) {
-      // No enhanced authentication method is configured: CONNACK 0x8C. [MQTT-4.12.0-1]
-      c.refuse(ReasonCode.BadAuthenticationMethod, `authentication method ${props.authenticationMethod} is not supported`);
-      return undefined;
+      const method = broker.authMethods.get(props.authenticationMethod);
+      if (method === undefined) {
+        // An Authentication Method the server does not support: CONNACK 0x8C. [MQTT-4.12.0-1]
+        c.refuse(ReasonCode.BadAuthenticationMethod, `authentication method ${props.authenticationMethod} is not supported`);
+        return undefined;
+      }
+      c.authMethod = method.name;
+      c.authExchange = method.begin();
     }
   }
 
@@ -97,6 +104,12 @@ export function handleConnect(c: Connection, p: ConnectPacket): Promise<void> | 
     return undefined;
   }
 
+  const exchange = c.authExchange;
+  if (exchange !== undefined) {
+    // Enhanced authentication decides instead of the authenticate hooks: its success is the admission.
+    c.authContinuation = (data) => accept(c, p, assigned, serverKeepAlive, data);
+    return runAuthStep(c, () => exchange.start(props?.authenticationData, c.info));
+  }
   if (broker.hooks.has.authenticate) {
     return broker.hooks
       .decide('authenticate', { client: c.info, password: p.password, clean: p.clean, keepAlive: p.keepAlive, properties: props })
@@ -123,7 +136,50 @@ function admit(c: Connection, decision: Decision, p: ConnectPacket): boolean {
   return false;
 }
 
-function accept(c: Connection, p: ConnectPacket, assigned: boolean, serverKeepAlive: number | undefined): void {
+/**
+ * Runs one step of enhanced authentication (MQTT 5.0 section 4.12): continue with AUTH 0x18, succeed
+ * (CONNACK, or AUTH 0x00 when re-authenticating), or fail (CONNACK, or DISCONNECT when re-authenticating).
+ */
+export function runAuthStep(c: Connection, step: () => AuthStep | Promise<AuthStep>): Promise<void> {
+  return Promise.resolve()
+    .then(step)
+    .then((s) => {
+      if (c.state === 'closed') return;
+      const method = c.authMethod as string;
+      const reauth = c.state === 'connected';
+      if (s.type === 'continue') {
+        // [MQTT-4.12.0-2] The server continues the exchange with AUTH 0x18.
+        c.sendPacket({
+          type: PacketType.Auth,
+          reasonCode: ReasonCode.ContinueAuthentication,
+          properties: { authenticationMethod: method, ...(s.data === undefined ? {} : { authenticationData: s.data }) },
+        });
+        return;
+      }
+      c.authExchange = undefined;
+      if (s.type === 'failure') {
+        const code = s.reasonCode ?? ReasonCode.NotAuthorized;
+        if (reauth) c.abort(code, 'not-authorized', s.reasonString);
+        else c.refuse(code, s.reasonString);
+        return;
+      }
+      if (s.username !== undefined) c.username = s.username;
+      if (reauth) {
+        // [MQTT-4.12.1-2] Re-authentication succeeded: AUTH 0x00 with the method.
+        c.sendPacket({
+          type: PacketType.Auth,
+          reasonCode: ReasonCode.Success,
+          properties: { authenticationMethod: method, ...(s.data === undefined ? {} : { authenticationData: s.data }) },
+        });
+        return;
+      }
+      const done = c.authContinuation;
+      c.authContinuation = undefined;
+      done?.(s.data);
+    });
+}
+
+function accept(c: Connection, p: ConnectPacket, assigned: boolean, serverKeepAlive: number | undefined, authData?: Buffer): void {
   const broker = c.broker;
   const settings = broker.settings;
   const now = broker.clock.now();
@@ -177,6 +233,11 @@ function accept(c: Connection, p: ConnectPacket, assigned: boolean, serverKeepAl
     if (serverKeepAlive !== undefined) ack.serverKeepAlive = serverKeepAlive;
     if (p.properties?.requestResponseInformation === true && settings.responseInformation !== undefined) {
       ack.responseInformation = settings.responseInformation;
+    }
+    if (c.authMethod !== undefined) {
+      // The CONNACK of an enhanced authentication names the method and carries its final data.
+      ack.authenticationMethod = c.authMethod;
+      if (authData !== undefined) ack.authenticationData = authData;
     }
   }
   // CONNACK is the first packet the Server sends ([MQTT-3.2.0-1]); Session Present says whether the
