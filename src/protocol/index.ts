@@ -4,6 +4,7 @@ export { encodePacket } from './encode.js';
 export * from './errors.js';
 export { Framer, type FramerOptions, type PacketSink } from './framer.js';
 export * from './packet.js';
+export { encodePublishHeader } from './packets/publish.js';
 export * from './properties.js';
 export { Reader } from './reader.js';
 export * from './reason-codes.js';

@@ -96,6 +96,24 @@ function tooLong(field: string, n: number): MqttError {
   });
 }
 
+/**
+ * Allocates the first part of a packet whose tail (a payload) is written separately: the fixed header
+ * announces `remainingLength`, the buffer holds the fixed header and `headLength` bytes after it.
+ */
+export function allocPacketHeader(firstByte: number, remainingLength: number, headLength: number): Buffer {
+  if (remainingLength > MAX_VARIABLE_BYTE_INTEGER) {
+    throw new MqttError(
+      'MQTT_PACKET_TOO_LARGE',
+      ReasonCode.PacketTooLarge,
+      `Remaining Length ${remainingLength} exceeds ${MAX_VARIABLE_BYTE_INTEGER}`,
+    );
+  }
+  const buf = Buffer.allocUnsafe(1 + varintLength(remainingLength) + headLength);
+  buf[0] = firstByte;
+  writeVarint(buf, 1, remainingLength);
+  return buf;
+}
+
 /** Bytes taken by the fixed header of a packet with this Remaining Length. */
 export function fixedHeaderLength(remainingLength: number): number {
   return 1 + varintLength(remainingLength);

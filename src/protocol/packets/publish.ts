@@ -7,7 +7,7 @@ import { decodeProperties, propertiesLength, writeProperties } from '../properti
 import { type Reader, utf8Error } from '../reader.js';
 import { ReasonCode } from '../reason-codes.js';
 import { checkUtf8, Utf8Check } from '../utf8.js';
-import { allocPacket, fixedHeaderLength, utf8Length, varintLength, writeUint16, writeUtf8 } from '../writer.js';
+import { allocPacket, allocPacketHeader, fixedHeaderLength, utf8Length, varintLength, writeUint16, writeUtf8 } from '../writer.js';
 import { checkPacketId, checkQoS, notInVersion, readPacketId } from './common.js';
 
 /** PUBLISH (section 3.3). `flags` is the low nibble of the fixed header: DUP, QoS, RETAIN. */
@@ -74,6 +74,20 @@ function readTopicName(r: Reader): string {
 }
 
 export function encodePublish(p: PublishPacket, version: ProtocolVersion): Buffer {
+  return writePublish(p, version, true);
+}
+
+/**
+ * Everything of a PUBLISH but its payload: the fixed header (with the Remaining Length of the whole
+ * packet), topic, packet identifier and properties. Writing this and then `p.payload` puts the exact bytes
+ * of encodePublish on the wire without copying the payload (writev), which is what large messages and
+ * messages shared by many subscribers want.
+ */
+export function encodePublishHeader(p: PublishPacket, version: ProtocolVersion): Buffer {
+  return writePublish(p, version, false);
+}
+
+function writePublish(p: PublishPacket, version: ProtocolVersion, withPayload: boolean): Buffer {
   const qos = checkQoS(p.qos, 'PUBLISH.qos');
   const topicLength = utf8Length(p.topic, 'PUBLISH.topicName');
   let propsLength = 0;
@@ -96,10 +110,10 @@ export function encodePublish(p: PublishPacket, version: ProtocolVersion): Buffe
   }
   // DUP is only meaningful for QoS > 0. [MQTT-3.3.1-2]
   const first = (PacketType.Publish << 4) | (p.dup && qos > 0 ? 0x08 : 0) | (qos << 1) | (p.retain ? 1 : 0);
-  const buf = allocPacket(first, length);
+  const buf = withPayload ? allocPacket(first, length) : allocPacketHeader(first, length, length - p.payload.length);
   let pos = writeUtf8(buf, fixedHeaderLength(length), p.topic, topicLength);
   if (qos > 0) pos = writeUint16(buf, pos, p.packetId as number);
   if (version === 5) pos = writeProperties(buf, pos, p.properties, PacketType.Publish, propsLength);
-  buf.set(p.payload, pos);
+  if (withPayload) buf.set(p.payload, pos);
   return buf;
 }
