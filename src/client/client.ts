@@ -417,7 +417,7 @@ export class MqttClient extends Emitter<ClientEvents> {
     this.transport?.destroy();
   }
 
-  private onClose(transport: Transport, _error: Error | undefined): void {
+  private onClose(transport: Transport, error: Error | undefined): void {
     if (transport !== this.transport) return;
     const wasAccepted = this.accepted;
     this.transport = undefined;
@@ -434,7 +434,14 @@ export class MqttClient extends Emitter<ClientEvents> {
     const reason = this.closeReason;
     this.closeReason = undefined;
     this.onConnectionFailed(
-      reason ?? new ClientError('CONNECTION_LOST', wasAccepted ? 'the connection was lost' : 'the connection closed before CONNACK'),
+      reason ??
+        new ClientError(
+          'CONNECTION_LOST',
+          // The transport's error says why (e.g. a TLS alert: certificate required, unknown CA, expired).
+          `${wasAccepted ? 'the connection was lost' : 'the connection closed before CONNACK'}${error === undefined ? '' : `: ${error.message}`}`,
+          undefined,
+          error === undefined ? undefined : { cause: error },
+        ),
     );
   }
 
@@ -579,13 +586,13 @@ export class MqttClient extends Emitter<ClientEvents> {
       );
     }
     const token = this.nextToken++;
-    const message = {
-      topic,
-      payload: toBuffer(payload),
-      qos: options.qos ?? 0,
-      retain: options.retain ?? false,
-      ...(options.properties === undefined ? {} : { properties: options.properties }),
-    };
+    // Two literals rather than a conditional spread: cheaper on the per-message path (bench/client).
+    const qos = options.qos ?? 0;
+    const retain = options.retain ?? false;
+    const message =
+      options.properties === undefined
+        ? { topic, payload: toBuffer(payload), qos, retain }
+        : { topic, payload: toBuffer(payload), qos, retain, properties: options.properties };
     this.syncToken = token;
     this.state.publish(message, token);
     if (this.syncToken === 0) {

@@ -1,6 +1,6 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
-import WebSocket from 'ws';
+import type WebSocket from 'ws';
 import { ClientError } from '../errors.js';
 import type { DialOptions, Transport } from '../transport.js';
 
@@ -75,13 +75,15 @@ function socketTransport(socket: Socket): Transport {
   };
 }
 
-function openWebSocket(o: DialOptions): Promise<WebSocket> {
+async function openWebSocket(o: DialOptions): Promise<WebSocket> {
+  // Loaded on first use: importing ws costs tens of milliseconds at every start of a CLI that dials TCP.
+  const { default: WebSocketClass } = await import('ws');
   const scheme = o.protocol;
   const host = o.host.includes(':') ? `[${o.host}]` : o.host;
   const url = `${scheme}://${host}:${o.port}${o.path}`;
   return new Promise((resolve, reject) => {
     const tls = o.tls;
-    const ws = new WebSocket(url, o.wsProtocol, {
+    const ws = new WebSocketClass(url, o.wsProtocol, {
       handshakeTimeout: o.timeout,
       perMessageDeflate: false,
       rejectUnauthorized: tls.rejectUnauthorized ?? true,
