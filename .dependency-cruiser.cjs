@@ -39,6 +39,18 @@ module.exports = {
       to: { path: '^dist/src/cli/' },
     },
     {
+      name: 'browser-entry-is-browser-safe',
+      comment:
+        'The browser bundle (scripts/build-browser.mjs) maps node:buffer to the buffer package; nothing reachable from the browser entry may need another Node module, ws, or the Node dialer.',
+      severity: 'error',
+      from: { path: '^dist/src/client/browser\\.js$' },
+      to: {
+        path: ['^(node:)?[a-z_/]+$', '(^|/)node_modules/ws/', '^dist/src/client/(index|file-store|dialers/node)\\.js$'],
+        pathNot: '^(node:)?buffer$',
+        reachable: true,
+      },
+    },
+    {
       name: 'no-circular',
       severity: 'error',
       from: {},
