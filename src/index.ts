@@ -6,6 +6,15 @@
  * - The configuration schema: validateConfig, loadConfigFile.
  */
 
+export {
+  Acl,
+  FileAuth,
+  type FileAuthOptions,
+  type ScramClient,
+  type ScramClientOptions,
+  scramClient,
+  scramSha256Method,
+} from './auth/index.js';
 export { Broker } from './broker/broker.js';
 export type { Clock, Timer } from './broker/clock.js';
 export type { CloseReason } from './broker/close-reason.js';

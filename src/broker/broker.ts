@@ -10,7 +10,7 @@ import { HookRunner } from './hooks.js';
 import { type Logger, silentLogger } from './logger.js';
 import { Message } from './message.js';
 import { Metrics } from './metrics.js';
-import { type BrokerOptions, type BrokerSettings, resolveSettings } from './options.js';
+import { type BrokerOptions, type BrokerSettings, type ConnectGate, resolveSettings } from './options.js';
 import type { Outbound } from './outbound.js';
 import { RetainedIndex } from './router/retained.js';
 import { SubscriptionIndex } from './router/subscriptions.js';
@@ -29,6 +29,8 @@ export class Broker {
   readonly hooks: HookRunner;
   readonly metrics: Metrics;
   readonly version: string;
+  /** Asked at every CONNECT before authentication (ban lists); see ConnectGate. */
+  readonly connectGate: ConnectGate | undefined;
   readonly subscriptions = new SubscriptionIndex();
   readonly retained = new RetainedIndex();
   /** Enhanced authentication methods by name (MQTT 5.0 section 4.12). */
@@ -48,8 +50,9 @@ export class Broker {
     this.settings = resolveSettings(options);
     this.clock = options.clock ?? systemClock;
     this.logger = options.logger ?? silentLogger;
-    this.hooks = new HookRunner(options.hooks ?? [], this.clock, this.logger);
-    this.metrics = new Metrics(this.clock.now());
+    this.hooks = new HookRunner(options.hooks ?? [], this.clock, this.logger, this.settings.hookTimeout, this.settings.hookFailure);
+    this.metrics = options.metrics ?? new Metrics(this.clock.now());
+    this.connectGate = options.connectGate;
     this.version = options.version ?? '0.0.0';
     this.authMethods = new Map((options.authMethods ?? []).map((m) => [m.name, m]));
     this.sys = new SysTopics(this);

@@ -24,6 +24,7 @@ export type CloseReason =
   | 'retain-not-supported'
   | 'slow-consumer'
   | 'quota-exceeded'
+  | 'message-rate-too-high'
   | 'not-authorized'
   | 'administrative-action'
   | 'implementation-error';
@@ -55,6 +56,8 @@ export function closeReasonFor(reasonCode: number): CloseReason {
       return 'server-shutting-down';
     case ReasonCode.QuotaExceeded:
       return 'quota-exceeded';
+    case ReasonCode.MessageRateTooHigh:
+      return 'message-rate-too-high';
     case ReasonCode.NotAuthorized:
       return 'not-authorized';
     case ReasonCode.AdministrativeAction:

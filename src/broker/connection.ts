@@ -30,6 +30,7 @@ import type { ClientInfo } from './hooks.js';
 import type { Message } from './message.js';
 import { Outbound } from './outbound.js';
 import type { PendingWill, Session } from './session.js';
+import { PublishRateLimit } from './token-bucket.js';
 
 /** What the listener knows about a connection when it hands the stream over. */
 export interface ConnectionInfo {
@@ -91,6 +92,8 @@ export class Connection {
   authContinuation: ((data: Buffer | undefined) => void) | undefined;
   /** Client-to-server Topic Aliases. */
   aliasesIn: Map<number, string> | undefined;
+  /** Token buckets of limits.maxPublishRate / maxPublishByteRate; undefined when neither is set. */
+  readonly publishLimit: PublishRateLimit | undefined;
   readonly outbound: Outbound;
   private readonly framer: Framer;
   private backlog: Packet[] | undefined;
@@ -111,6 +114,7 @@ export class Connection {
     this.lastReceivedAt = broker.clock.now();
     this.framer = new Framer({ maximumPacketSize: broker.settings.limits.maxPacketSize, protocolVersion: 4 });
     this.outbound = new Outbound(this);
+    this.publishLimit = PublishRateLimit.for(broker.settings.limits, this.lastReceivedAt);
     stream.on('data', this.onData);
     stream.on('error', this.onError);
     stream.on('close', this.onClose);
@@ -375,7 +379,9 @@ export class Connection {
   refuse(reasonCode: number, detail?: string): void {
     const code = this.version === 5 ? reasonCode : v3ReturnCode(reasonCode);
     this.sendExplained({ type: PacketType.Connack, sessionPresent: false, reasonCode: code }, detail);
-    this.broker.metrics.connectsRefused++;
+    const broker = this.broker;
+    broker.metrics.connectsRefused++;
+    if (broker.hooks.has.onConnectRefused) broker.hooks.notify('onConnectRefused', { client: this.info, reasonCode, reasonString: detail });
     this.close('connect-refused', false);
   }
 

@@ -7,10 +7,16 @@ import type { Logger } from './logger.js';
 /**
  * Hooks let an embedding program decide and observe. Each is an optional function named for a lifecycle
  * point, receiving one event object. Deciding hooks answer allow, deny (optionally with a reason code),
- * or defer to the next hook; when every hook defers the broker's default applies. A hook that throws
- * or exceeds the timeout is treated as deny (fail closed) and logged. A point with no hook costs one check.
+ * or defer to the next hook; the first answer that is not defer wins, and when every hook defers the
+ * broker's default applies. A deciding hook that throws, rejects or exceeds `hookTimeout` counts as
+ * `hookFailure` (deny by default: fail closed) and is logged. While a connection waits for a decision,
+ * its later packets wait in order. Observing hooks (on...) are told and not waited for; their failures
+ * are logged. A point with no hook costs one check.
  */
 export type Verdict = 'allow' | 'deny' | 'defer';
+
+/** What a deciding hook that throws, rejects, answers nonsense or times out counts as. */
+export type HookFailurePolicy = Verdict;
 
 export interface Decision {
   readonly verdict: Verdict;
@@ -76,6 +82,14 @@ export interface SessionExpiredEvent {
   readonly clientId: string;
 }
 
+/** A CONNECT was refused (CONNACK with a failure code, sent or not: 3.1.1 gets its closest return code). */
+export interface ConnectRefusedEvent {
+  readonly client: ClientInfo;
+  /** The MQTT 5.0 reason code of the refusal, whatever the client's version (0x86, 0x87, 0x8A...). */
+  readonly reasonCode: number;
+  readonly reasonString: string | undefined;
+}
+
 export interface BrokerHooks {
   /** Shown in logs when the hook fails. */
   readonly name?: string;
@@ -87,20 +101,27 @@ export interface BrokerHooks {
   onDeliver?(event: DeliverEvent): void | Promise<void>;
   onDisconnect?(event: DisconnectEvent): void | Promise<void>;
   onSessionExpired?(event: SessionExpiredEvent): void | Promise<void>;
+  /** Every refused CONNECT (admission control counts failed logins with it). */
+  onConnectRefused?(event: ConnectRefusedEvent): void | Promise<void>;
 }
 
 type DecidePoint = 'authenticate' | 'authorizePublish' | 'authorizeSubscribe';
-type NotifyPoint = 'onConnect' | 'onPublish' | 'onDeliver' | 'onDisconnect' | 'onSessionExpired';
+type NotifyPoint = 'onConnect' | 'onPublish' | 'onDeliver' | 'onDisconnect' | 'onSessionExpired' | 'onConnectRefused';
 type EventOf<P extends DecidePoint | NotifyPoint> = Parameters<NonNullable<BrokerHooks[P]>>[0];
 
+const ALLOW: Decision = { verdict: 'allow' };
 const DENY: Decision = { verdict: 'deny' };
 const DEFER: Decision = { verdict: 'defer' };
+const ON_FAILURE: Readonly<Record<HookFailurePolicy, Decision>> = { deny: DENY, allow: ALLOW, defer: DEFER };
 
 function normalise(answer: HookAnswer): Decision {
   if (answer === undefined || answer === 'defer') return DEFER;
-  if (answer === 'allow') return { verdict: 'allow' };
+  if (answer === 'allow') return ALLOW;
   if (answer === 'deny') return DENY;
-  return answer;
+  const verdict = typeof answer === 'object' && answer !== null ? (answer as Partial<Decision>).verdict : undefined;
+  // Hooks written in plain JavaScript may answer anything: what is not a verdict counts as a failure.
+  if (verdict !== 'allow' && verdict !== 'deny' && verdict !== 'defer') throw new Error(`answered ${String(answer)}, not a verdict`);
+  return answer as Decision;
 }
 
 /** Runs the hooks of each lifecycle point in order. */
@@ -114,6 +135,7 @@ export class HookRunner {
     private readonly clock: Clock,
     private readonly logger: Logger,
     private readonly timeoutMs = 5000,
+    private readonly onFailure: HookFailurePolicy = 'deny',
   ) {
     this.hooks = hooks;
     const any = (p: DecidePoint | NotifyPoint) => hooks.some((h) => typeof h[p] === 'function');
@@ -126,10 +148,14 @@ export class HookRunner {
       onDeliver: any('onDeliver'),
       onDisconnect: any('onDisconnect'),
       onSessionExpired: any('onSessionExpired'),
+      onConnectRefused: any('onConnectRefused'),
     };
   }
 
-  /** Asks each hook in turn until one allows or denies; `defer` from all of them returns defer. */
+  /**
+   * Asks each hook in turn until one allows or denies; `defer` from all of them returns defer. A hook
+   * that fails answers the failure policy (a failure policy of defer moves on to the next hook).
+   */
   async decide<P extends DecidePoint>(point: P, event: EventOf<P>): Promise<Decision> {
     for (const hook of this.hooks) {
       const fn = hook[point] as ((e: EventOf<P>) => HookAnswer | Promise<HookAnswer>) | undefined;
@@ -138,8 +164,8 @@ export class HookRunner {
       try {
         decision = normalise(await this.withTimeout(fn.call(hook, event), hook, point));
       } catch (err) {
-        this.logger.error(`hook ${hook.name ?? '(unnamed)'} ${point} failed; denying`, { error: errorText(err) });
-        return DENY;
+        this.logger.error(`hook ${hook.name ?? '(unnamed)'} ${point} failed; answering ${this.onFailure}`, { error: errorText(err) });
+        decision = ON_FAILURE[this.onFailure];
       }
       if (decision.verdict !== 'defer') return decision;
     }
@@ -153,8 +179,10 @@ export class HookRunner {
       if (fn === undefined) continue;
       try {
         const result = fn.call(hook, event);
-        if (result instanceof Promise) {
-          result.catch((err: unknown) => this.logger.warn(`hook ${hook.name ?? '(unnamed)'} ${point} failed`, { error: errorText(err) }));
+        if (isThenable(result)) {
+          Promise.resolve(result).catch((err: unknown) =>
+            this.logger.warn(`hook ${hook.name ?? '(unnamed)'} ${point} failed`, { error: errorText(err) }),
+          );
         }
       } catch (err) {
         this.logger.warn(`hook ${hook.name ?? '(unnamed)'} ${point} failed`, { error: errorText(err) });
@@ -163,7 +191,7 @@ export class HookRunner {
   }
 
   private withTimeout<T>(value: T | Promise<T>, hook: BrokerHooks, point: string): Promise<T> {
-    if (!(value instanceof Promise)) return Promise.resolve(value);
+    if (!isThenable(value)) return Promise.resolve(value);
     return new Promise<T>((resolve, reject) => {
       const timer = this.clock.setTimer(
         () => reject(new Error(`hook ${hook.name ?? '(unnamed)'} ${point} timed out after ${this.timeoutMs} ms`)),
@@ -181,6 +209,11 @@ export class HookRunner {
       );
     });
   }
+}
+
+/** Promises from any library or realm: anything with a `then` method. */
+function isThenable<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
+  return typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function';
 }
 
 export function errorText(err: unknown): string {

@@ -24,6 +24,8 @@ export class Message {
   readonly receivedAt: number;
   /** Client identifier of the publisher ('' for messages the broker makes), for No Local. */
   readonly origin: string;
+  /** Id of its row in a durable store, once a kept delivery refers to it (0 = not stored). */
+  storeId = 0;
   private owned: boolean;
   /** The first variant encoded, kept apart: most messages are only ever sent in one. */
   private firstVariant: Buffer | undefined;

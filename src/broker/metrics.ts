@@ -13,7 +13,13 @@ export type LimitName =
   | 'maxKeepAlive'
   | 'receiveMaximum'
   | 'outboundHighWaterMark'
-  | 'clientMaximumPacketSize';
+  | 'clientMaximumPacketSize'
+  | 'maxPublishRate'
+  | 'maxPublishByteRate'
+  // Admission control (server/admission.ts): refused before any MQTT or TLS work, or at CONNECT for bans.
+  | 'maxConnectionsPerAddress'
+  | 'connectionRate'
+  | 'banned';
 
 /**
  * Counters the broker keeps as plain numbers (cheap to bump on the hot path); `$SYS/` and the metrics
@@ -43,6 +49,8 @@ export class Metrics {
   publishRefused = 0;
   willsPublished = 0;
   sessionsExpired = 0;
+  /** Addresses and client identifiers banned after repeated failed CONNECTs (admission control). */
+  bans = 0;
   readonly closes = new Map<CloseReason, number>();
   readonly limitHits = new Map<LimitName, number>();
 

@@ -1,8 +1,9 @@
 import type { QoS } from '../protocol/index.js';
 import type { AuthMethod } from './auth-method.js';
 import type { Clock } from './clock.js';
-import type { BrokerHooks } from './hooks.js';
+import type { BrokerHooks, ClientInfo, HookFailurePolicy } from './hooks.js';
 import type { Logger } from './logger.js';
+import type { Metrics } from './metrics.js';
 import type { SharedSubscriptionStrategy } from './router/shared.js';
 
 /**
@@ -47,6 +48,17 @@ export interface Limits {
   readonly outboundHighWaterMark: number;
   /** Milliseconds a socket may stay congested before the client is disconnected as too slow. */
   readonly slowConsumerTimeout: number;
+  /**
+   * PUBLISH packets a second one client may send (token bucket; 0 = no limit). Exceeding it closes the
+   * connection: 5.0 DISCONNECT 0x96 Message rate too high, 3.1.1 just closes (the Will is published).
+   */
+  readonly maxPublishRate: number;
+  /** Messages a client may send at once above maxPublishRate (bucket size; 0 = one second's worth). */
+  readonly publishBurst: number;
+  /** Application bytes (topic + payload) a second one client may publish (0 = no limit); as maxPublishRate. */
+  readonly maxPublishByteRate: number;
+  /** Bytes a client may send at once above maxPublishByteRate (0 = one second's worth). */
+  readonly publishByteBurst: number;
 }
 
 export interface SessionSettings {
@@ -73,6 +85,22 @@ export interface BrokerSettings {
   readonly sysInterval: number;
   /** Sent as Response Information to clients that ask (Request Response Information 1), if set. */
   readonly responseInformation: string | undefined;
+  /** Milliseconds a deciding hook (authenticate, authorize...) may take before it counts as failed. */
+  readonly hookTimeout: number;
+  /**
+   * What a deciding hook that throws, rejects or times out counts as: deny (fail closed, the default),
+   * allow (fail open), or defer (the next hook, else the broker's default, decides). Always logged.
+   */
+  readonly hookFailure: HookFailurePolicy;
+}
+
+/**
+ * Asked synchronously at every CONNECT, after the Client Identifier is known and before authentication:
+ * 0 admits, a CONNACK reason code refuses (server/admission.ts answers 0x8A Banned for banned client
+ * identifiers and addresses).
+ */
+export interface ConnectGate {
+  refuseConnect(client: ClientInfo): number;
 }
 
 export type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? DeepPartial<T[K]> : T[K] };
@@ -85,6 +113,9 @@ export interface BrokerOptions extends DeepPartial<BrokerSettings> {
   readonly authMethods?: readonly AuthMethod[];
   /** Shown in `$SYS/broker/version`. */
   readonly version?: string;
+  /** Counters to use (shared with admission control at the listeners); a new set by default. */
+  readonly metrics?: Metrics;
+  readonly connectGate?: ConnectGate;
 }
 
 export const defaultSettings: BrokerSettings = {
@@ -111,6 +142,10 @@ export const defaultSettings: BrokerSettings = {
     connectTimeout: 10_000,
     outboundHighWaterMark: 1024 * 1024,
     slowConsumerTimeout: 60_000,
+    maxPublishRate: 0,
+    publishBurst: 0,
+    maxPublishByteRate: 0,
+    publishByteBurst: 0,
   },
   sessions: {
     defaultExpiryInterval: 7 * 24 * 3600,
@@ -123,6 +158,8 @@ export const defaultSettings: BrokerSettings = {
   allowAnonymous: true,
   sysInterval: 10,
   responseInformation: undefined,
+  hookTimeout: 5000,
+  hookFailure: 'deny',
 };
 
 /** Fills unset settings with defaults (one level of nesting, as the settings are shaped). */
@@ -137,6 +174,8 @@ export function resolveSettings(options: BrokerOptions): BrokerSettings {
     allowAnonymous: options.allowAnonymous ?? defaultSettings.allowAnonymous,
     sysInterval: options.sysInterval ?? defaultSettings.sysInterval,
     responseInformation: options.responseInformation ?? defaultSettings.responseInformation,
+    hookTimeout: options.hookTimeout ?? defaultSettings.hookTimeout,
+    hookFailure: options.hookFailure ?? defaultSettings.hookFailure,
   };
 }
 

@@ -24,6 +24,8 @@ export interface SubscriptionEntry {
 
 /** One message owed to a subscriber: what to send, at which QoS and with which RETAIN flag. */
 export class Delivery {
+  /** Place in the session's order in a durable store (0 = not stored). */
+  seq = 0;
   constructor(
     readonly message: Message,
     readonly qos: QoS,
@@ -83,6 +85,16 @@ export class Session {
   disconnectedAt: number | undefined;
   /** The connection that owns the session now; undefined while the client is offline. */
   connection: Connection | undefined;
+  /** Whether the durable store holds this session (it outlives its connection and the store is durable). */
+  stored = false;
+  /** The next `seq` for a stored delivery. */
+  nextSeq = 1;
+  /** Deliveries in the store not yet loaded into `queue` / `inflight` (offline queues live on disk). */
+  backlog = 0;
+  /** The last `seq` loaded from the store. */
+  loadedSeq = 0;
+  /** A page of the backlog is being read. */
+  loading = false;
   /** Counts messages dropped for this session because a limit was reached. */
   dropped = 0;
   private nextPacketId = 1;

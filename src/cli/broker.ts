@@ -14,6 +14,8 @@ Options:
       --allow-anonymous  accept clients without credentials on non-loopback addresses
   -l, --log-level LEVEL  debug | info | warn | error          (default info)
       --log-json         log one JSON object per line
+      --check-config     check the configuration and certificate files, explain what each
+                         listener accepts, and exit (0: fine, 1: errors); starts nothing
   -h, --help             show this help
 
 Examples:
@@ -21,6 +23,7 @@ Examples:
   mozzie broker --port 1884 --log-level debug
   mozzie broker --host 0.0.0.0 --allow-anonymous # every interface, no authentication (warns)
   mozzie broker --config mozzie.yaml
+  mozzie broker --config mozzie.yaml --check-config
 
 Configuration file settings (key, default, meaning):
 `;
@@ -43,6 +46,7 @@ export async function runBroker(argv: readonly string[]): Promise<number> {
   try {
     if (values.config !== undefined) raw = (await loadConfigFile(values.config)).raw;
     const config = validateConfig(applyFlags(raw, values), values.config ?? 'command line');
+    if (values['check-config'] === true) return (await import('./check-config.js')).checkConfig(config, values.config ?? '(defaults)');
     const server = createServer(config, { version: packageVersion() });
     const listeners = await server.start();
     const allowed = config.listeners.map((l) => server.anonymousAllowed(l));
@@ -79,7 +83,7 @@ export async function runBroker(argv: readonly string[]): Promise<number> {
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`mozzie broker: ${err.message}\n`);
-      return 2;
+      return values['check-config'] === true ? 1 : 2;
     }
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'EADDRINUSE') {
@@ -108,6 +112,7 @@ function parse(argv: readonly string[]) {
       'allow-anonymous': { type: 'boolean' },
       'log-level': { type: 'string', short: 'l' },
       'log-json': { type: 'boolean' },
+      'check-config': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });

@@ -17,6 +17,29 @@ const commands: ReadonlyMap<string, Command> = new Map<string, Command>([
     'broker',
     { summary: 'run the MQTT broker (default 127.0.0.1:1883)', run: async (argv) => (await import('./broker.js')).runBroker(argv) },
   ],
+  [
+    'certs',
+    {
+      summary: 'create a development CA, server and client certificates (TLS, mutual TLS)',
+      run: async (argv) => (await import('./certs.js')).runCerts(argv),
+    },
+  ],
+  ['pub', { summary: 'publish messages (mosquitto_pub flags)', run: async (argv) => (await import('./pub.js')).runPub(argv) }],
+  ['sub', { summary: 'subscribe and print messages (mosquitto_sub flags)', run: async (argv) => (await import('./sub.js')).runSub(argv) }],
+  [
+    'passwd',
+    {
+      summary: 'add, change or remove users of a password file (SCRAM-SHA-256)',
+      run: async (argv) => (await import('./passwd.js')).runPasswd(argv),
+    },
+  ],
+  [
+    'bench',
+    {
+      summary: 'load-test a broker: publish, subscribe and connection rates, latency',
+      run: async (argv) => (await import('./bench.js')).runBenchCommand(argv),
+    },
+  ],
 ]);
 
 function usage(): string {

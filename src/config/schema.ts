@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { defaultSettings } from '../broker/options.js';
 
@@ -9,7 +10,17 @@ import { defaultSettings } from '../broker/options.js';
 
 const d = defaultSettings;
 const uint = (max = Number.MAX_SAFE_INTEGER) => z.number().int().min(0).max(max);
+/** Per-second rates may be fractional (0.5 = one every two seconds). */
+const rate = () => z.number().min(0).max(Number.MAX_SAFE_INTEGER);
 const positive = (max = Number.MAX_SAFE_INTEGER) => z.number().int().min(1).max(max);
+
+function isAddressOrNetwork(entry: string): boolean {
+  const slash = entry.indexOf('/');
+  const family = isIP(slash < 0 ? entry : entry.slice(0, slash));
+  if (family === 0 || slash < 0) return family !== 0;
+  const bits = entry.slice(slash + 1);
+  return /^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128);
+}
 
 const listenerCommon = {
   name: z.string().min(1).optional().describe('A name for logs and metrics (default kind:port).'),
@@ -121,6 +132,51 @@ const limitsSchema = z.strictObject({
   slowConsumerTimeout: positive()
     .default(d.limits.slowConsumerTimeout)
     .describe('Milliseconds a socket may stay congested before the client is disconnected.'),
+  maxPublishRate: rate()
+    .default(d.limits.maxPublishRate)
+    .describe('PUBLISH packets a second per client; above it v5 gets DISCONNECT 0x96, v3 is closed. 0 = no limit.'),
+  publishBurst: uint()
+    .default(d.limits.publishBurst)
+    .describe('Messages a client may send at once above maxPublishRate; 0 = one second worth.'),
+  maxPublishByteRate: rate()
+    .default(d.limits.maxPublishByteRate)
+    .describe('Topic + payload bytes a second per client; above it v5 gets DISCONNECT 0x96, v3 is closed. 0 = no limit.'),
+  publishByteBurst: uint()
+    .default(d.limits.publishByteBurst)
+    .describe('Bytes a client may send at once above maxPublishByteRate; 0 = one second worth.'),
+});
+
+/** Admission control at the listeners; defaults (here, the one place) leave it off. See server/admission.ts. */
+export const admissionSchema = z.strictObject({
+  maxConnectionsPerAddress: uint()
+    .default(0)
+    .describe('Open connections from one address; more are closed at accept, before TLS or MQTT. 0 = no limit.'),
+  connectionRate: rate().default(0).describe('New connections a second from one address, checked before the TLS handshake. 0 = no limit.'),
+  connectionBurst: uint().default(0).describe('Connections one address may open at once above connectionRate; 0 = one second worth.'),
+  ipv6PrefixLength: z
+    .number()
+    .int()
+    .min(1)
+    .max(128)
+    .default(64)
+    .describe('IPv6 clients are counted per network of this prefix length (one host usually has a /64).'),
+  exempt: z
+    .array(z.string().refine(isAddressOrNetwork, 'expected an IP address or CIDR network (10.0.0.0/8, fd00::/8)'))
+    .default([])
+    .describe('Addresses or CIDR networks (10.0.0.0/8, ::1) free of per-address limits and address bans.'),
+  ban: z
+    .strictObject({
+      failures: uint()
+        .default(0)
+        .describe('Failed CONNECTs (bad credentials, not authorized) within window that ban the address or client id. 0 = off.'),
+      window: positive().default(60_000).describe('Milliseconds in which failures are counted.'),
+      duration: positive().default(300_000).describe('Milliseconds a ban lasts.'),
+      scope: z
+        .enum(['address', 'clientId', 'both'])
+        .default('both')
+        .describe('What failed logins ban: the address (closed at accept), the client id (v5 CONNACK 0x8A Banned), or both.'),
+    })
+    .prefault({}),
 });
 
 const sessionsSchema = z.strictObject({
@@ -136,6 +192,38 @@ const sessionsSchema = z.strictObject({
     .describe('Queue QoS 0 messages for offline persistent sessions.'),
 });
 
+/** Password file, ACL file and SCRAM-SHA-256 (src/auth/); reloaded on SIGHUP. */
+const authSchema = z
+  .strictObject({
+    passwordFile: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('Password file (mozzie passwd; Mosquitto $7$/$6$ lines read too). Clients with a user name need a matching password.'),
+    aclFile: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('ACL file (topic/pattern/user lines, as Mosquitto): what each client may publish and subscribe to; the rest is refused.'),
+    scram: z
+      .boolean()
+      .optional()
+      .describe('Offer SCRAM-SHA-256 enhanced authentication (MQTT 5) with the password file. Unset: on when passwordFile is set.'),
+    iterations: z
+      .number()
+      .int()
+      .min(4096)
+      .max(10_000_000)
+      .optional()
+      .describe('PBKDF2 iterations SCRAM announces for unknown users. Unset: the most common count in the password file.'),
+    hashConcurrency: positive(64).default(2).describe('Password hashes computed at once; further logins wait in a bounded queue.'),
+  })
+  .superRefine((a, ctx) => {
+    if (a.scram === true && a.passwordFile === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['scram'], message: 'needs passwordFile (SCRAM checks against its users)' });
+    }
+  });
+
 export const configSchema = z.strictObject({
   listeners: z
     .array(listenerSchema)
@@ -146,6 +234,7 @@ export const configSchema = z.strictObject({
     .boolean()
     .optional()
     .describe('Accept clients without credentials (listeners may override). Unset: allowed on loopback addresses only.'),
+  auth: authSchema.prefault({}),
   log: z
     .strictObject({
       level: z.enum(['debug', 'info', 'warn', 'error']).default('info').describe('Least severe level printed.'),
@@ -162,6 +251,12 @@ export const configSchema = z.strictObject({
   outboundTopicAliases: z.boolean().default(d.outboundTopicAliases).describe('Use Topic Aliases towards v5 clients that allow them.'),
   validatePayloadFormat: z.boolean().default(d.validatePayloadFormat).describe('Refuse payloads marked UTF-8 that are not (0x99).'),
   responseInformation: z.string().optional().describe('Response Information for v5 clients that request it.'),
+  hookTimeout: positive().default(d.hookTimeout).describe('Milliseconds a deciding hook (authenticate, authorize...) may take.'),
+  hookFailure: z
+    .enum(['deny', 'allow', 'defer'])
+    .default(d.hookFailure)
+    .describe('What a deciding hook that throws or times out counts as: deny (fail closed), allow, or defer to the next.'),
+  admission: admissionSchema.prefault({}),
   sys: z
     .strictObject({
       interval: uint().default(d.sysInterval).describe('Seconds between $SYS/ updates; 0 turns them off.'),

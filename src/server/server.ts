@@ -1,11 +1,15 @@
+import { FileAuth } from '../auth/file-auth.js';
 import { Broker } from '../broker/broker.js';
+import { type Clock, systemClock } from '../broker/clock.js';
 import type { BrokerHooks } from '../broker/hooks.js';
 import type { Logger } from '../broker/logger.js';
+import { Metrics } from '../broker/metrics.js';
 import { type ListenerConfig, type MozzieConfig, type MozzieConfigInput, validateConfig } from '../config/index.js';
 import { listenTcp } from '../transport/tcp.js';
 import { listenTls } from '../transport/tls.js';
 import type { AdmissionCheck, Listener, StreamHandler, StreamInfo } from '../transport/types.js';
 import { listenWebSocket } from '../transport/ws.js';
+import { Admission } from './admission.js';
 import { createConsoleLogger } from './logger.js';
 
 export interface ServerOptions {
@@ -13,21 +17,27 @@ export interface ServerOptions {
   readonly hooks?: readonly BrokerHooks[];
   /** Shown in $SYS/broker/version and the start line. */
   readonly version?: string;
-  /** Asked before each connection costs anything (admission control). */
+  /** Asked before each connection costs anything, after the configured admission control. */
   readonly admit?: AdmissionCheck;
+  /** Time for the broker and admission control (tests pass a fake one). */
+  readonly clock?: Clock;
 }
 
 /** A broker with its listeners: what `mozzie broker` runs, usable from any Node program. */
 export interface MozzieServer {
   readonly broker: Broker;
   readonly config: MozzieConfig;
+  /** Admission control (config `admission`): per-address limits and bans; ban or unban by hand here. */
+  readonly admission: Admission;
+  /** Password file, ACL file and SCRAM-SHA-256 (config `auth`), when a file is configured. */
+  readonly auth: FileAuth | undefined;
   /** Listeners, once started. */
   readonly listeners: readonly Listener[];
   /** Whether the first listener accepts clients without credentials (after applying the loopback rule). */
   readonly allowAnonymous: boolean;
   /** Per listener, in config order: whether it accepts clients without credentials. */
   anonymousAllowed(listener: ListenerConfig): boolean;
-  /** Re-reads TLS certificate files of every TLS/WSS listener (SIGHUP). */
+  /** Re-reads TLS certificate files of every TLS/WSS listener, the password file and the ACL file (SIGHUP). */
   reload(): Promise<void>;
   start(): Promise<readonly Listener[]>;
   /** Stops listening, disconnects every client (no Wills published) and stops the broker. */
@@ -49,6 +59,16 @@ export function createServer(input: MozzieConfigInput | MozzieConfig = {}, optio
   const config = validateConfig(input);
   const logger = options.logger ?? createConsoleLogger({ level: config.log.level, format: config.log.format });
   const anonymousAllowed = (l: ListenerConfig): boolean => l.allowAnonymous ?? config.allowAnonymous ?? isLoopback(l.host);
+  // Reads the password and ACL files now: a broker with a broken one does not start.
+  const auth = FileAuth.fromConfig({ ...config.auth, logger, maxWaitMs: Math.floor(config.hookTimeout * 0.8) });
+  const clock = options.clock ?? systemClock;
+  const metrics = new Metrics(clock.now());
+  const admission = new Admission(config.admission, { clock, logger, metrics });
+  const hooks = [
+    ...(admission.hooks === undefined ? [] : [admission.hooks]),
+    ...(auth === undefined ? [] : [auth.hooks]),
+    ...(options.hooks ?? []),
+  ];
   const broker = new Broker({
     capabilities: config.capabilities,
     limits: config.limits,
@@ -59,8 +79,14 @@ export function createServer(input: MozzieConfigInput | MozzieConfig = {}, optio
     allowAnonymous: config.listeners.every(anonymousAllowed),
     sysInterval: config.sys.interval,
     responseInformation: config.responseInformation,
+    hookTimeout: config.hookTimeout,
+    hookFailure: config.hookFailure,
     logger,
-    ...(options.hooks === undefined ? {} : { hooks: options.hooks }),
+    clock,
+    metrics,
+    connectGate: admission,
+    hooks,
+    ...(auth === undefined ? {} : { authMethods: auth.authMethods }),
     ...(options.version === undefined ? {} : { version: options.version }),
   });
   const listeners: Listener[] = [];
@@ -69,9 +95,15 @@ export function createServer(input: MozzieConfigInput | MozzieConfig = {}, optio
   const open = (l: ListenerConfig): Promise<Listener> => {
     const allowAnonymous = anonymousAllowed(l);
     const identityFrom = l.type === 'tls' || l.type === 'wss' ? l.identityFrom : 'none';
+    // Behind a PROXY protocol load balancer the raw connection shows the balancer's address: the client's
+    // comes with the header, so admission control runs when the stream is handed over instead.
+    const behindProxy = l.type === 'tcp' && l.proxyProtocol;
     const handle: StreamHandler = (stream, info: StreamInfo) => {
+      if (!admission.track(stream, info.remoteAddress, !behindProxy)) return;
       const cert = info.certificate;
       const identity = cert === undefined || identityFrom === 'none' ? undefined : identityFrom === 'cn' ? cert.commonName : cert.subject;
+      // The certificate vouches for this user name: the password file is not asked about it.
+      if (identity !== undefined && auth !== undefined) stream.once('close', auth.vouch(info, identity));
       broker.handle(stream, {
         remoteAddress: info.remoteAddress,
         remotePort: info.remotePort,
@@ -81,7 +113,12 @@ export function createServer(input: MozzieConfigInput | MozzieConfig = {}, optio
         ...(identity === undefined ? {} : { identity }),
       });
     };
-    const admit: AdmissionCheck | undefined = options.admit;
+    const own = options.admit;
+    const admit: AdmissionCheck | undefined = behindProxy
+      ? own
+      : own === undefined
+        ? admission.admit
+        : (address) => admission.admit(address) && own(address);
     const common = {
       host: l.host,
       port: l.port,
@@ -114,6 +151,8 @@ export function createServer(input: MozzieConfigInput | MozzieConfig = {}, optio
   return {
     broker,
     config,
+    admission,
+    auth,
     allowAnonymous: anonymousAllowed(config.listeners[0] as ListenerConfig),
     anonymousAllowed,
     get listeners() {
@@ -125,6 +164,7 @@ export function createServer(input: MozzieConfigInput | MozzieConfig = {}, optio
       } catch (err) {
         await Promise.all(listeners.map((l) => l.close()));
         listeners.length = 0;
+        admission.close();
         await broker.close();
         throw err;
       }
@@ -140,10 +180,12 @@ export function createServer(input: MozzieConfigInput | MozzieConfig = {}, optio
           logger.error('could not reload TLS certificates; keeping the old ones', { listener: l.name, error: (err as Error).message });
         }
       }
+      await auth?.reload();
     },
     async stop() {
       if (stopped) return;
       stopped = true;
+      admission.close();
       const closing = listeners.map((l) => l.close());
       await broker.close();
       await Promise.all(closing);

@@ -1,5 +1,5 @@
 import { Buffer } from 'node:buffer';
-import type { Socket } from 'node:net';
+import { isIP, type Socket, SocketAddress } from 'node:net';
 
 /** The client address a load balancer reports in a PROXY protocol header. */
 export interface ProxiedAddress {
@@ -72,9 +72,12 @@ function parseV1(buf: Buffer): { address: ProxiedAddress; length: number } | und
   // PROXY TCP4|TCP6 src dst srcport dstport, or PROXY UNKNOWN ...
   if (parts[1] === 'UNKNOWN') return { address: { remoteAddress: undefined, remotePort: undefined }, length: end + 2 };
   if (parts.length !== 6 || (parts[1] !== 'TCP4' && parts[1] !== 'TCP6')) throw new Error('malformed PROXY v1 header');
-  const port = Number(parts[4]);
-  if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new Error('malformed PROXY v1 source port');
-  return { address: { remoteAddress: parts[2], remotePort: port }, length: end + 2 };
+  // The source must be an address of the family named: it becomes the client's address in logs and limits.
+  const source = parts[2] as string;
+  if (isIP(source) !== (parts[1] === 'TCP4' ? 4 : 6)) throw new Error('malformed PROXY v1 source address');
+  const port = parts[4] as string;
+  if (!/^\d{1,5}$/.test(port) || Number(port) > 65_535) throw new Error('malformed PROXY v1 source port');
+  return { address: { remoteAddress: source, remotePort: Number(port) }, length: end + 2 };
 }
 
 function parseV2(buf: Buffer): { address: ProxiedAddress; length: number } | undefined {
@@ -85,6 +88,7 @@ function parseV2(buf: Buffer): { address: ProxiedAddress; length: number } | und
   if (length > MAX_HEADER) throw new Error('PROXY v2 header too long');
   if (buf.length < length) return undefined;
   const command = verCmd & 0x0f;
+  if (command > 1) throw new Error('unsupported PROXY v2 command');
   const family = (buf[13] as number) >> 4;
   // LOCAL (health checks from the balancer itself) or an unknown family: no client address.
   if (command === 0 || family === 0) return { address: { remoteAddress: undefined, remotePort: undefined }, length };
@@ -95,7 +99,9 @@ function parseV2(buf: Buffer): { address: ProxiedAddress; length: number } | und
   if (family === 2 && length >= 16 + 36) {
     const words: string[] = [];
     for (let i = 0; i < 8; i++) words.push(buf.readUInt16BE(16 + i * 2).toString(16));
-    return { address: { remoteAddress: words.join(':'), remotePort: buf.readUInt16BE(16 + 32) }, length };
+    // Canonical text (::1, ::ffff:10.0.0.1), as node reports socket addresses.
+    const remoteAddress = new SocketAddress({ address: words.join(':'), family: 'ipv6' }).address;
+    return { address: { remoteAddress, remotePort: buf.readUInt16BE(16 + 32) }, length };
   }
   return { address: { remoteAddress: undefined, remotePort: undefined }, length };
 }

@@ -37,6 +37,8 @@ export async function listenWebSocket(options: WebSocketListenOptions, onStream:
         ...(await secureContextOptions(options.tls as TlsSettings)),
         requestCert: options.tls?.ca !== undefined,
         rejectUnauthorized: options.tls?.requireCertificate ?? false,
+        // As for TLS listeners: a client that stalls its handshake does not hold a socket for 2 minutes.
+        handshakeTimeout: 10_000,
       })
     : createHttpServer();
   const wss = new WebSocketServer({
@@ -52,11 +54,14 @@ export async function listenWebSocket(options: WebSocketListenOptions, onStream:
       `This is an MQTT over WebSocket endpoint: connect with an MQTT client to ${secure ? 'wss' : 'ws'}://host:port${options.path}\n`,
     );
   });
+  if (options.admit !== undefined) {
+    // On the raw connection, before the TLS handshake (wss) or any HTTP parsing costs anything.
+    const admit = options.admit;
+    server.on('connection', (raw: Socket) => {
+      if (!admit(raw.remoteAddress)) raw.destroy();
+    });
+  }
   server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
-    if (options.admit !== undefined && !options.admit(socket.remoteAddress)) {
-      socket.destroy();
-      return;
-    }
     const path = (req.url ?? '/').split('?')[0];
     if (path !== options.path) {
       socket.end(`HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\n\r\nMQTT is served on ${options.path}\n`);

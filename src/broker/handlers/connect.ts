@@ -51,6 +51,17 @@ export function handleConnect(c: Connection, p: ConnectPacket): Promise<void> | 
   }
   c.clientId = clientId;
 
+  const gate = broker.connectGate;
+  if (gate !== undefined) {
+    // Admission control before any authentication work: a banned client id or address gets 0x8A Banned
+    // (3.1.1: return code 5, Not authorized).
+    const code = gate.refuseConnect(c.info);
+    if (code !== 0) {
+      c.refuse(code, code === ReasonCode.Banned ? 'banned' : undefined);
+      return undefined;
+    }
+  }
+
   let serverKeepAlive: number | undefined;
   c.keepAlive = p.keepAlive;
   if (p.keepAlive > limits.maxKeepAlive || (p.keepAlive === 0 && limits.maxKeepAlive < 65_535)) {

@@ -3,6 +3,7 @@ import { hasProperties, MqttError, PacketType, type PublishPacket, ReasonCode } 
 import type { Connection } from '../connection.js';
 import type { Decision } from '../hooks.js';
 import { type ForwardedProperties, Message } from '../message.js';
+import type { PublishRateLimit } from '../token-bucket.js';
 
 /**
  * Inbound PUBLISH (MQTT 5.0 section 3.3.4, 4.3): resolve the Topic Alias, enforce the server's
@@ -14,6 +15,8 @@ export function handlePublish(c: Connection, p: PublishPacket): Promise<void> | 
   const broker = c.broker;
   const session = c.session;
   if (session === undefined) return undefined;
+  const rateLimit = c.publishLimit;
+  if (rateLimit !== undefined && !withinRate(c, rateLimit, p)) return undefined;
   const caps = broker.settings.capabilities;
   const v5 = c.version === 5;
   const props = p.properties;
@@ -79,6 +82,26 @@ export function handlePublish(c: Connection, p: PublishPacket): Promise<void> | 
   return undefined;
 }
 
+/**
+ * limits.maxPublishRate / maxPublishByteRate: token buckets, plain arithmetic per message. Exceeding either
+ * closes the connection: 5.0 DISCONNECT 0x96 Message rate too high ("the received data rate is too high",
+ * which covers bytes as well as messages; 0x97 Quota exceeded is kept for count limits), 3.1.1 just closes.
+ * The burst is the allowance for small overruns; beyond it the client is told instead of being slowed
+ * down unseen.
+ */
+function withinRate(c: Connection, rateLimit: PublishRateLimit, p: PublishPacket): boolean {
+  // Application bytes: the topic as sent (empty with a Topic Alias) and the payload.
+  const limit = rateLimit.charge(p.topic.length + p.payload.length, c.broker.clock.now());
+  if (limit === undefined) return true;
+  c.broker.metrics.limitHit(limit);
+  c.abort(
+    ReasonCode.MessageRateTooHigh,
+    'message-rate-too-high',
+    limit === 'maxPublishRate' ? 'publish rate too high' : 'publish byte rate too high',
+  );
+  return false;
+}
+
 /** Reason code (0 = fine) for limits and payload checks that refuse one message without closing. */
 function checkLimits(c: Connection, topic: string, p: PublishPacket): number {
   const broker = c.broker;
@@ -119,6 +142,9 @@ function route(c: Connection, p: PublishPacket, topic: string, decision: Decisio
     const { topicAlias, subscriptionIdentifiers, messageExpiryInterval, ...rest } = props;
     expiry = messageExpiryInterval;
     forwarded = hasProperties(rest) ? rest : undefined;
+  }
+  if (broker.hooks.has.onPublish) {
+    broker.hooks.notify('onPublish', { client: c.info, topic, payload: p.payload, qos: p.qos, retain: p.retain, properties: props });
   }
   const message = new Message(topic, p.payload, p.qos, p.retain, forwarded, expiry, broker.clock.now(), c.clientId);
   const delivered = broker.publish(message, c);
