@@ -18,16 +18,22 @@ export async function writePair(dir: string, name: string, pair: Issued, overwri
   await mkdir(abs, { recursive: true });
   const cert = join(abs, `${name}.crt`);
   const key = join(abs, `${name}.key`);
-  if (!overwrite) {
-    for (const path of [cert, key]) {
-      if (await exists(path)) throw new Error(`${path} already exists; use --force to replace it`);
-    }
-  }
+  if (!overwrite) await assertFree(abs, [name]);
   // The key is created with 0600 from the start (no window where it is readable), then chmod in case
   // it existed before with a wider mode.
   await writeWithMode(key, pair.keyPem, 0o600);
   await writeWithMode(cert, pair.certificatePem, 0o644);
   return { cert, key };
+}
+
+/** Throws, naming the first, if any NAME.crt or NAME.key exists in `dir` (check before writing several pairs). */
+export async function assertFree(dir: string, names: readonly string[]): Promise<void> {
+  const abs = resolve(dir);
+  for (const name of names) {
+    for (const path of [join(abs, `${name}.crt`), join(abs, `${name}.key`)]) {
+      if (await exists(path)) throw new Error(`${path} already exists; use --force to replace it`);
+    }
+  }
 }
 
 async function writeWithMode(path: string, text: string, mode: number): Promise<void> {

@@ -14,6 +14,6 @@ export {
   type ServerCertificateOptions,
   type ValidityOptions,
 } from './authority.js';
-export { caFiles, readCa, type WrittenPair, writePair } from './files.js';
+export { assertFree, caFiles, readCa, type WrittenPair, writePair } from './files.js';
 export { EXPIRY_WARNING_DAYS, type Finding, inspectTlsFiles, type Severity, type TlsFiles } from './inspect.js';
 export type { KeyType } from './x509.js';

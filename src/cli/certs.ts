@@ -9,7 +9,7 @@ import {
   issueServerCertificate,
   type ValidityOptions,
 } from '../certs/authority.js';
-import { caFiles, readCa, type WrittenPair, writePair } from '../certs/files.js';
+import { assertFree, caFiles, readCa, type WrittenPair, writePair } from '../certs/files.js';
 import type { KeyType } from '../certs/x509.js';
 
 const HELP = `Usage: mozzie certs <init | ca | server | client> [options]
@@ -206,6 +206,8 @@ async function init(o: CommonOptions): Promise<number> {
   const server = issueServerCertificate(ca, { hosts: o.hosts, ...o.validity, ...org(o) });
   const cn = o.cn ?? 'client';
   const client = issueClientCertificate(ca, { commonName: cn, ...o.validity, ...org(o) });
+  // All or nothing: a CA written beside an old server certificate would not match it.
+  if (!o.force) await assertFree(o.out, ['ca', 'server', fileName(cn)]);
   const caPaths = await writePair(o.out, 'ca', ca, o.force);
   const serverPaths = await writePair(o.out, 'server', server, o.force);
   const clientPaths = await writePair(o.out, fileName(cn), client, o.force);
