@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import { type QoS, ReasonCode } from '../protocol/index.js';
 import type { AuthMethod } from './auth-method.js';
+import { loadBacklog } from './backlog.js';
 import { type Clock, systemClock } from './clock.js';
 import type { CloseReason } from './close-reason.js';
 import { Connection, type ConnectionInfo } from './connection.js';
@@ -12,6 +13,8 @@ import { Message } from './message.js';
 import { Metrics } from './metrics.js';
 import { type BrokerOptions, type BrokerSettings, type ConnectGate, resolveSettings } from './options.js';
 import type { Outbound } from './outbound.js';
+import { Persistence } from './persistence.js';
+import { restoreState } from './restore.js';
 import { RetainedIndex } from './router/retained.js';
 import { SubscriptionIndex } from './router/subscriptions.js';
 import { Delivery, NEVER_EXPIRES, type PendingWill, Session, type SubscriptionEntry } from './session.js';
@@ -37,6 +40,8 @@ export class Broker {
   readonly authMethods: ReadonlyMap<string, AuthMethod>;
   /** Every session, connected or not, by Client Identifier. */
   readonly sessions = new Map<string, Session>();
+  /** What must survive a restart goes through here to the store (if a durable one is configured). */
+  readonly persistence: Persistence;
   /** Connections that completed CONNECT, by Client Identifier. */
   private readonly online = new Map<string, Connection>();
   /** Every open connection, including those that have not sent CONNECT yet. */
@@ -55,8 +60,27 @@ export class Broker {
     this.connectGate = options.connectGate;
     this.version = options.version ?? '0.0.0';
     this.authMethods = new Map((options.authMethods ?? []).map((m) => [m.name, m]));
+    this.persistence = new Persistence(options.store);
     this.sys = new SysTopics(this);
     this.sys.start();
+  }
+
+  /**
+   * Loads the store (sessions, subscriptions, retained messages, pending wills) and starts the timers.
+   * Connections may be handled before it resolves only with no store. Owed messages load lazily, a page at
+   * a time, when their client connects.
+   */
+  async start(): Promise<void> {
+    const store = this.persistence.store;
+    if (store !== undefined) {
+      const began = this.clock.now();
+      const state = await store.load();
+      const loaded = restoreState(this, state);
+      const fields = { ...loaded, ms: this.clock.now() - began };
+      // An empty store is not news.
+      if (loaded.sessions + loaded.retained + loaded.expired > 0) this.logger.info('store loaded', fields);
+      else this.logger.debug('store loaded', fields);
+    }
   }
 
   /** Takes a new connection: any Duplex stream of MQTT bytes. */
@@ -113,20 +137,30 @@ export class Broker {
       this.endSession(session);
       session = undefined;
     }
+    let present = true;
     if (session !== undefined) {
       session.expiryTimer?.cancel();
       session.expiryTimer = undefined;
+      if (session.pendingWill !== undefined) this.persistence.saveWill(session, undefined, 0, undefined);
       session.willTimer?.cancel();
       session.willTimer = undefined;
       session.pendingWill = undefined;
       session.protocolVersion = c.version;
       session.expiryInterval = expiryInterval;
       session.disconnectedAt = undefined;
-      return { session, present: true };
+    } else {
+      present = false;
+      session = new Session(c.clientId, c.version, expiryInterval);
+      this.sessions.set(c.clientId, session);
     }
-    session = new Session(c.clientId, c.version, expiryInterval);
-    this.sessions.set(c.clientId, session);
-    return { session, present: false };
+    // A session that outlives its connection is kept in the store; one that no longer does leaves it.
+    if (this.persistence.keeps(session)) {
+      if (session.stored) this.persistence.saveSession(session);
+      else this.persistence.adoptSession(session);
+    } else {
+      this.persistence.deleteSession(session);
+    }
+    return { session, present };
   }
 
   /** A connection completed CONNECT and owns its session now. */
@@ -142,6 +176,8 @@ export class Broker {
       remoteAddress: c.remoteAddress,
     });
     if (this.hooks.has.onConnect) this.hooks.notify('onConnect', { client: c.info, sessionPresent });
+    // The Will of a kept session is stored too, so a restart that cuts the connection still publishes it.
+    if (c.will !== undefined) this.persistence.saveWill(session, c.will.message, c.will.delayInterval, undefined);
   }
 
   /** Called once per connection when it closes, for whatever reason. */
@@ -156,10 +192,37 @@ export class Broker {
     this.logger.info('client disconnected', { clientId: c.clientId, reason });
     if (this.hooks.has.onDisconnect) this.hooks.notify('onDisconnect', { client: c.info, reason });
     if (publishWill && c.will !== undefined) this.scheduleWill(session, c.will);
+    else if (c.will !== undefined && !this.closed) this.persistence.saveWill(session, undefined, 0, undefined);
     this.redistributeShared(session);
+    this.persistence.saveSession(session);
+    if (session.stored) this.spillQueue(session);
     if (this.closed) return;
     if (session.expiryInterval === 0) this.endSession(session);
     else this.armExpiry(session);
+  }
+
+  /**
+   * Offline queues live in the store, not in memory: what a disconnected kept session has queued is
+   * already stored, so it is dropped from RAM and read back a page at a time when the client returns.
+   */
+  private spillQueue(session: Session): void {
+    const queued = session.queue.clear();
+    session.queuedBytes = 0;
+    for (const d of queued) {
+      if (d.seq === 0) continue;
+      session.backlog++;
+      if (d.seq - 1 < session.loadedSeq) session.loadedSeq = d.seq - 1;
+    }
+  }
+
+  /** Reads the next page of a session's stored deliveries (see backlog.ts). */
+  loadBacklog(session: Session): void {
+    loadBacklog(this, session);
+  }
+
+  /** Restarts the expiry timer of a session restored from the store. */
+  restoreExpiry(session: Session): void {
+    this.armExpiry(session);
   }
 
   private armExpiry(session: Session): void {
@@ -188,6 +251,7 @@ export class Broker {
    */
   endSession(session: Session): void {
     if (this.sessions.get(session.clientId) === session) this.sessions.delete(session.clientId);
+    this.persistence.deleteSession(session);
     session.expiryTimer?.cancel();
     session.expiryTimer = undefined;
     for (const entry of session.subscriptions.values()) this.subscriptions.remove(session, entry);
@@ -210,12 +274,33 @@ export class Broker {
       return;
     }
     session.pendingWill = will;
-    session.willTimer = this.clock.setTimer(() => {
-      session.willTimer = undefined;
-      if (session.pendingWill !== will) return;
-      session.pendingWill = undefined;
-      this.publishWill(will);
-    }, delay * 1000);
+    this.persistence.saveWill(session, will.message, will.delayInterval, this.clock.now() + delay * 1000);
+    this.armWill(session, will, delay * 1000);
+  }
+
+  private armWill(session: Session, will: PendingWill, ms: number): void {
+    session.willTimer = this.clock.setTimer(
+      () => {
+        session.willTimer = undefined;
+        if (session.pendingWill !== will) return;
+        session.pendingWill = undefined;
+        this.persistence.saveWill(session, undefined, 0, undefined);
+        this.publishWill(will);
+      },
+      Math.max(0, ms),
+    );
+  }
+
+  /** A will restored from the store: published when due (at once if that has passed). */
+  restoreWill(session: Session, message: Message, delayInterval: number, due: number): void {
+    const will: PendingWill = { message, delayInterval };
+    session.pendingWill = will;
+    this.armWill(session, will, due - this.clock.now());
+  }
+
+  /** The will of a session that expired while the broker was down. */
+  publishStoredWill(message: Message): void {
+    this.publishWill({ message, delayInterval: 0 });
   }
 
   private publishWill(will: PendingWill): void {
@@ -238,6 +323,8 @@ export class Broker {
     for (const [id, f] of session.inflight) {
       if (f.delivery.shareKey !== undefined && f.delivery.qos === 1 && f.state === 'publish') {
         session.inflight.delete(id);
+        // Back to queued in the store: if it cannot go elsewhere it waits here, unsent.
+        if (f.delivery.seq !== 0) this.persistence.updateDelivery(session, f.delivery, 0, 'queued');
         moved.push(f.delivery);
       }
     }
@@ -248,6 +335,7 @@ export class Broker {
         this.enqueue(session, d);
         continue;
       }
+      this.persistence.removeDelivery(session, d);
       const entry = group.members.get(member) as SubscriptionEntry;
       const qos = Math.min(d.message.qos, entry.qos) as QoS;
       this.deliverTo(member, d.message, qos, d.retain, d.subscriptionIdentifiers, d.shareKey);
@@ -261,6 +349,7 @@ export class Broker {
     const existing = session.subscriptions.get(entry.filter);
     session.subscriptions.set(entry.filter, entry);
     this.subscriptions.add(session, entry);
+    this.persistence.saveSubscription(session, entry);
     return existing === undefined;
   }
 
@@ -270,6 +359,7 @@ export class Broker {
     if (entry === undefined) return false;
     session.subscriptions.delete(filter);
     this.subscriptions.remove(session, entry);
+    this.persistence.deleteSubscription(session, filter);
     return true;
   }
 
@@ -282,8 +372,14 @@ export class Broker {
    */
   publish(message: Message, from: Connection | undefined): number {
     if (message.retain) {
-      if (message.payload.length === 0) this.retained.delete(message.topic);
-      else this.retained.set(message.detach());
+      // The broker's own retained messages ($SYS) are current values, not worth keeping across restarts.
+      const keep = message.origin !== '';
+      if (message.payload.length === 0) {
+        if (this.retained.delete(message.topic) && keep) this.persistence.deleteRetained(message.topic);
+      } else {
+        this.retained.set(message.detach());
+        if (keep) this.persistence.saveRetained(message);
+      }
     }
     const match = this.subscriptions.match(message.topic);
     const origin = message.origin;
@@ -344,8 +440,25 @@ export class Broker {
     this.enqueue(session, new Delivery(message, qos, retain, subIds, shareKey));
   }
 
-  /** Queues a delivery in a session within its limits, counting what is dropped. */
+  /**
+   * Queues a delivery in a session within its limits, counting what is dropped. A kept session's queue is
+   * stored; while its client is offline (or older messages wait on disk) it lives on disk only.
+   */
   enqueue(session: Session, d: Delivery): void {
+    if (session.stored) {
+      if (d.seq === 0 && session.queue.length + session.backlog >= this.settings.limits.maxQueuedMessages) {
+        session.dropped++;
+        this.metrics.droppedQueueFull++;
+        this.metrics.limitHit('maxQueuedMessages');
+        return;
+      }
+      if (d.seq === 0) this.persistence.addDelivery(session, d, 0, 'queued');
+      if (session.connection === undefined || session.backlog > 0) {
+        session.backlog++;
+        if (d.seq - 1 < session.loadedSeq) session.loadedSeq = d.seq - 1;
+        return;
+      }
+    }
     d.message.detach();
     const result = session.enqueue(d, this.settings.limits);
     if (result === 'dropped') {
@@ -396,6 +509,7 @@ export class Broker {
       s.willTimer?.cancel();
     }
     await new Promise<void>((resolve) => setImmediate(resolve));
+    await this.persistence.store?.close();
   }
 }
 

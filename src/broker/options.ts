@@ -1,4 +1,5 @@
 import type { QoS } from '../protocol/index.js';
+import type { BrokerStore } from '../store/types.js';
 import type { AuthMethod } from './auth-method.js';
 import type { Clock } from './clock.js';
 import type { BrokerHooks, ClientInfo, HookFailurePolicy } from './hooks.js';
@@ -109,6 +110,11 @@ export interface BrokerOptions extends DeepPartial<BrokerSettings> {
   readonly clock?: Clock;
   readonly logger?: Logger;
   readonly hooks?: readonly BrokerHooks[];
+  /**
+   * Where sessions, owed messages, retained messages and wills are kept across restarts (a durable store
+   * such as the SQLite one). Without it everything lives in memory only.
+   */
+  readonly store?: BrokerStore;
   /** MQTT 5.0 enhanced authentication methods, by the name clients ask for. */
   readonly authMethods?: readonly AuthMethod[];
   /** Shown in `$SYS/broker/version`. */

@@ -132,7 +132,7 @@ export class Outbound {
   deliverReliable(d: Delivery): void {
     const s = this.c.session;
     if (s === undefined) return;
-    if (s.queue.length > 0 || s.inflight.size >= this.window || this.congested) {
+    if (s.queue.length > 0 || s.backlog > 0 || s.inflight.size >= this.window || this.congested) {
       this.c.broker.enqueue(s, d);
       return;
     }
@@ -146,6 +146,7 @@ export class Outbound {
     // The clock is read only for messages that can expire (a read per delivery costs ~5% at 1M msg/s).
     if (d.message.expiryInterval !== undefined && d.message.isExpired(broker.clock.now())) {
       broker.metrics.droppedExpired++;
+      broker.persistence.removeDelivery(s, d);
       return;
     }
     const packetId = s.allocatePacketId();
@@ -155,10 +156,13 @@ export class Outbound {
     }
     if (!this.write(d.message, d.qos, d.retain, d.subscriptionIdentifiers, packetId, false)) {
       broker.metrics.droppedTooLarge++;
+      broker.persistence.removeDelivery(s, d);
       return;
     }
     d.message.detach();
     s.inflight.set(packetId, new Inflight(packetId, d));
+    // A kept session records what is in flight, so a restart sends it again with DUP.
+    if (s.stored) broker.persistence.updateDelivery(s, d, packetId, 'publish');
     broker.metrics.publishSent++;
   }
 
@@ -258,11 +262,22 @@ export class Outbound {
         if (head.message.isExpired(broker.clock.now())) {
           // The server MUST delete a message whose expiry passed before delivery started. [MQTT-3.3.2-5]
           broker.metrics.droppedExpired++;
+          broker.persistence.removeDelivery(s, head);
           continue;
         }
-        if (head.qos === 0) this.deliverQos0(head.message, head.retain, head.subscriptionIdentifiers);
-        else this.sendNew(head);
+        if (head.qos === 0) {
+          this.deliverQos0(head.message, head.retain, head.subscriptionIdentifiers);
+          broker.persistence.removeDelivery(s, head);
+        } else {
+          this.sendNew(head);
+        }
         continue;
+      }
+      // The queue in memory is empty: older messages may still wait in the store.
+      if (s.backlog > 0) {
+        broker.loadBacklog(s);
+        if (s.queue.length > 0) continue;
+        return;
       }
       if (!this.pumpRetained()) return;
     }
@@ -314,7 +329,15 @@ export class Outbound {
   resume(): void {
     const s = this.c.session;
     if (s === undefined) return;
-    for (const f of s.inflight.values()) {
+    this.resend(s.inflight.values());
+    this.pump();
+  }
+
+  /** Sends in-flight PUBLISH packets again with DUP 1, and PUBRELs again, under their identifiers. */
+  resend(inflight: Iterable<Inflight>): void {
+    const s = this.c.session;
+    if (s === undefined) return;
+    for (const f of inflight) {
       if (f.state === 'pubrel') {
         this.c.sendPacket({ type: PacketType.Pubrel, packetId: f.packetId, reasonCode: 0 });
         continue;
@@ -323,8 +346,8 @@ export class Outbound {
       if (!this.write(d.message, d.qos, d.retain, d.subscriptionIdentifiers, f.packetId, true)) {
         s.inflight.delete(f.packetId);
         this.c.broker.metrics.droppedTooLarge++;
+        this.c.broker.persistence.removeDelivery(s, d);
       }
     }
-    this.pump();
   }
 }

@@ -12,8 +12,9 @@ export class Persistence {
   readonly durable: boolean;
   private nextMessageId = 1;
 
-  constructor(readonly store: BrokerStore) {
-    this.durable = store.durable;
+  /** Without a store (or with the in-memory one) nothing is recorded and acknowledgements go at once. */
+  constructor(readonly store: BrokerStore | undefined) {
+    this.durable = store?.durable === true;
   }
 
   startIds(next: number): void {
@@ -29,21 +30,23 @@ export class Persistence {
   messageId(message: Message): number {
     if (message.storeId === 0) {
       message.storeId = this.nextMessageId++;
-      this.store.saveMessage(message.storeId, toStored(message));
+      this.store?.saveMessage(message.storeId, toStored(message));
     }
     return message.storeId;
   }
 
   saveSession(s: Session): void {
-    if (!this.keeps(s)) return;
-    this.store.saveSession(s.clientId, s.protocolVersion, s.expiryInterval, s.disconnectedAt, s.nextSeq);
+    if (!this.keeps(s) || !s.stored) return;
+    this.store?.saveSession(s.clientId, s.protocolVersion, s.expiryInterval, s.disconnectedAt, s.nextSeq);
   }
 
   /** A session ends (expiry, Clean Start) or stops being kept (expiry set to 0): drop all of it. */
   deleteSession(s: Session): void {
     if (this.durable && s.stored) {
-      this.store.deleteSession(s.clientId);
+      this.store?.deleteSession(s.clientId);
       s.stored = false;
+      s.backlog = 0;
+      s.loadedSeq = 0;
     }
   }
 
@@ -57,7 +60,7 @@ export class Persistence {
 
   saveSubscription(s: Session, entry: SubscriptionEntry): void {
     if (!s.stored) return;
-    this.store.saveSubscription(s.clientId, {
+    this.store?.saveSubscription(s.clientId, {
       filter: entry.filter,
       qos: entry.qos,
       noLocal: entry.noLocal,
@@ -68,20 +71,20 @@ export class Persistence {
   }
 
   deleteSubscription(s: Session, filter: string): void {
-    if (s.stored) this.store.deleteSubscription(s.clientId, filter);
+    if (s.stored) this.store?.deleteSubscription(s.clientId, filter);
   }
 
   inboundQos2(s: Session, packetId: number, present: boolean): void {
     if (!s.stored) return;
-    if (present) this.store.addInboundQos2(s.clientId, packetId);
-    else this.store.removeInboundQos2(s.clientId, packetId);
+    if (present) this.store?.addInboundQos2(s.clientId, packetId);
+    else this.store?.removeInboundQos2(s.clientId, packetId);
   }
 
   /** A QoS 1/2 delivery is owed: recorded with its place in the session's order. */
   addDelivery(s: Session, d: Delivery, packetId: number, state: StoredDelivery['state']): void {
-    if (!s.stored || d.qos === 0) return;
+    if (!s.stored) return;
     d.seq = s.nextSeq++;
-    this.store.addDelivery(s.clientId, {
+    this.store?.addDelivery(s.clientId, {
       seq: d.seq,
       messageId: this.messageId(d.message),
       qos: d.qos,
@@ -99,31 +102,32 @@ export class Persistence {
       this.addDelivery(s, d, packetId, state);
       return;
     }
-    if (s.stored) this.store.updateDelivery(s.clientId, d.seq, packetId, state);
+    if (s.stored) this.store?.updateDelivery(s.clientId, d.seq, packetId, state);
   }
 
   /** The delivery is complete (acknowledged, expired, dropped or moved elsewhere). */
   removeDelivery(s: Session, d: Delivery): void {
     if (d.seq === 0 || !s.stored) return;
-    this.store.removeDelivery(s.clientId, d.seq, d.message.storeId);
+    this.store?.removeDelivery(s.clientId, d.seq, d.message.storeId);
     d.seq = 0;
   }
 
   saveWill(s: Session, message: Message | undefined, delayInterval: number, due: number | undefined): void {
     if (!s.stored) return;
-    this.store.saveWill(s.clientId, message === undefined ? undefined : { message: toStored(message), delayInterval, due });
+    this.store?.saveWill(s.clientId, message === undefined ? undefined : { message: toStored(message), delayInterval, due });
   }
 
   saveRetained(message: Message): void {
-    if (this.durable) this.store.saveRetained(toStored(message));
+    if (this.durable) this.store?.saveRetained(toStored(message));
   }
 
   deleteRetained(topic: string): void {
-    if (this.durable) this.store.deleteRetained(topic);
+    if (this.durable) this.store?.deleteRetained(topic);
   }
 
   afterCommit(done: () => void, failed?: (error: Error) => void): void {
-    this.store.afterCommit(done, failed);
+    if (this.store === undefined) done();
+    else this.store.afterCommit(done, failed);
   }
 }
 

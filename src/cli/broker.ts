@@ -1,6 +1,8 @@
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfigFile, type MozzieConfigInput, settingsHelp, validateConfig } from '../config/index.js';
 import { createServer, isLoopback } from '../server/server.js';
+import { StoreError } from '../store/sqlite/store.js';
 import { packageVersion } from './version.js';
 
 const HELP = `Usage: mozzie broker [options]
@@ -14,6 +16,8 @@ Options:
       --allow-anonymous  accept clients without credentials on non-loopback addresses
   -l, --log-level LEVEL  debug | info | warn | error          (default info)
       --log-json         log one JSON object per line
+  -d, --data-dir DIR     keep sessions, queued and retained messages in DIR (default ./mozzie-data)
+      --memory           keep nothing across restarts (no data directory)
       --check-config     check the configuration and certificate files, explain what each
                          listener accepts, and exit (0: fine, 1: errors); starts nothing
   -h, --help             show this help
@@ -61,6 +65,11 @@ export async function runBroker(argv: readonly string[]): Promise<number> {
     process.stderr.write(
       `mozzie ${packageVersion()} listening on ${listeners.map((l) => l.url).join(', ')} (MQTT 3.1, 3.1.1, 5.0; ${anonymous})\n`,
     );
+    process.stderr.write(
+      config.store.type === 'sqlite'
+        ? `State is kept in ${resolve(config.store.dataDir)} (sync ${config.store.sync}); --memory keeps nothing.\n`
+        : 'State is kept in memory only: sessions, queued and retained messages are lost when the broker stops.\n',
+    );
     const exposed = listeners.filter((l, i) => allowed[i] && !isLoopback(config.listeners[i]?.host ?? l.host));
     if (exposed.length > 0) {
       process.stderr.write(
@@ -81,6 +90,10 @@ export async function runBroker(argv: readonly string[]): Promise<number> {
     await server.stop();
     return 0;
   } catch (err) {
+    if (err instanceof StoreError) {
+      process.stderr.write(`mozzie broker: ${err.message}\n`);
+      return 1;
+    }
     if (err instanceof ConfigError) {
       process.stderr.write(`mozzie broker: ${err.message}\n`);
       return values['check-config'] === true ? 1 : 2;
@@ -112,6 +125,8 @@ function parse(argv: readonly string[]) {
       'allow-anonymous': { type: 'boolean' },
       'log-level': { type: 'string', short: 'l' },
       'log-json': { type: 'boolean' },
+      'data-dir': { type: 'string', short: 'd' },
+      memory: { type: 'boolean' },
       'check-config': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -130,6 +145,12 @@ function applyFlags(raw: Record<string, unknown>, v: ReturnType<typeof parse>['v
     out['listeners'] = listeners;
   }
   if (v['allow-anonymous'] === true) out['allowAnonymous'] = true;
+  // The broker command keeps its state on disk unless told otherwise (embedders default to memory).
+  const store = { ...((raw['store'] as Record<string, unknown> | undefined) ?? {}) };
+  if (v.memory === true) store['type'] = 'memory';
+  else if (v['data-dir'] !== undefined) Object.assign(store, { type: 'sqlite', dataDir: v['data-dir'] });
+  else if (store['type'] === undefined) store['type'] = 'sqlite';
+  out['store'] = store;
   if (v['log-level'] !== undefined || v['log-json'] === true) {
     const log = { ...((raw['log'] as Record<string, unknown> | undefined) ?? {}) };
     if (v['log-level'] !== undefined) log['level'] = v['log-level'];

@@ -224,7 +224,25 @@ const authSchema = z
     }
   });
 
+const storeSchema = z
+  .strictObject({
+    type: z
+      .enum(['memory', 'sqlite'])
+      .default('memory')
+      .describe(
+        'memory: nothing survives a restart; sqlite: sessions, owed messages, retained messages and wills are kept in dataDir. mozzie broker uses sqlite unless --memory.',
+      ),
+    dataDir: z.string().min(1).default('./mozzie-data').describe('Directory of the sqlite store (created if missing).'),
+    sync: z
+      .enum(['full', 'normal', 'off'])
+      .default('normal')
+      .describe('full: fsync every commit (survives power loss); normal: survives a crash or kill of the process; off: no syncing.'),
+    commitWindow: uint(1000).default(0).describe('Milliseconds to gather writes into one commit; 0 commits once per event-loop turn.'),
+  })
+  .prefault({});
+
 export const configSchema = z.strictObject({
+  store: storeSchema,
   listeners: z
     .array(listenerSchema)
     .min(1)

@@ -5,6 +5,8 @@ import type { BrokerHooks } from '../broker/hooks.js';
 import type { Logger } from '../broker/logger.js';
 import { Metrics } from '../broker/metrics.js';
 import { type ListenerConfig, type MozzieConfig, type MozzieConfigInput, validateConfig } from '../config/index.js';
+import { SqliteStore } from '../store/sqlite/store.js';
+import type { BrokerStore } from '../store/types.js';
 import { listenTcp } from '../transport/tcp.js';
 import { listenTls } from '../transport/tls.js';
 import type { AdmissionCheck, Listener, StreamHandler, StreamInfo } from '../transport/types.js';
@@ -69,7 +71,16 @@ export function createServer(input: MozzieConfigInput | MozzieConfig = {}, optio
     ...(auth === undefined ? [] : [auth.hooks]),
     ...(options.hooks ?? []),
   ];
+  const store: BrokerStore | undefined =
+    config.store.type === 'sqlite'
+      ? new SqliteStore({ dataDir: config.store.dataDir, sync: config.store.sync, commitWindow: config.store.commitWindow })
+      : undefined;
+  if (store instanceof SqliteStore) {
+    store.onError = (err) =>
+      logger.error('store write failed; the messages in it were not acknowledged', { path: err.path, error: err.message });
+  }
   const broker = new Broker({
+    ...(store === undefined ? {} : { store }),
     capabilities: config.capabilities,
     limits: config.limits,
     sessions: config.sessions,
@@ -160,6 +171,8 @@ export function createServer(input: MozzieConfigInput | MozzieConfig = {}, optio
     },
     async start() {
       try {
+        // The store is loaded before any client can connect.
+        await broker.start();
         for (const l of config.listeners) listeners.push(await open(l));
       } catch (err) {
         await Promise.all(listeners.map((l) => l.close()));

@@ -1,4 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 
 /** How a child process ended. */
@@ -167,9 +170,13 @@ export class Spawned {
 
 /** Starts a process that is killed (SIGKILL) in the test's cleanup if it is still running then. */
 export function spawnTracked(t: TestContext, command: string, args: readonly string[], options: SpawnOptions = {}): Spawned {
-  const p = new Spawned(command, args, options);
+  // Without a working directory of its own, a process runs in a fresh temporary one: nothing a test
+  // starts (a broker's ./mozzie-data, say) lands in the repository or meets another test's files.
+  const scratch = options.cwd === undefined ? mkdtempSync(join(tmpdir(), 'mozzie-child-')) : undefined;
+  const p = new Spawned(command, args, scratch === undefined ? options : { ...options, cwd: scratch });
   t.after(async () => {
     await p.kill('SIGKILL', 2000);
+    if (scratch !== undefined) rmSync(scratch, { recursive: true, force: true });
   });
   return p;
 }

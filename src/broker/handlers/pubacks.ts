@@ -21,6 +21,7 @@ export function handlePuback(c: Connection, p: PubackPacket): void {
     return;
   }
   s.inflight.delete(p.packetId);
+  c.broker.persistence.removeDelivery(s, f.delivery);
   c.outbound.pump();
 }
 
@@ -35,11 +36,13 @@ export function handlePubrec(c: Connection, p: PubrecPacket): void {
   if (p.reasonCode >= 0x80) {
     // A failure in PUBREC ends the flow; the Packet Identifier is free again (section 4.3.3).
     s.inflight.delete(p.packetId);
+    c.broker.persistence.removeDelivery(s, f.delivery);
     c.outbound.pump();
     return;
   }
   // PUBREC below 0x80 is answered PUBREL with the same Packet Identifier. [MQTT-4.3.3-4]
   f.state = 'pubrel';
+  if (s.stored) c.broker.persistence.updateDelivery(s, f.delivery, p.packetId, 'pubrel');
   c.sendPacket({ type: PacketType.Pubrel, packetId: p.packetId, reasonCode: 0 });
 }
 
@@ -51,6 +54,7 @@ export function handlePubcomp(c: Connection, p: PubcompPacket): void {
     return;
   }
   s.inflight.delete(p.packetId);
+  c.broker.persistence.removeDelivery(s, f.delivery);
   c.outbound.pump();
 }
 
@@ -59,9 +63,18 @@ export function handlePubrel(c: Connection, p: PubrelPacket): void {
   if (s === undefined) return;
   // [MQTT-4.3.3-11] PUBCOMP with the same Packet Identifier; 5.0 says 0x92 if it was unknown.
   const known = s.inboundQos2.delete(p.packetId);
-  c.sendPacket({
-    type: PacketType.Pubcomp,
-    packetId: p.packetId,
-    reasonCode: known || c.version < 5 ? 0 : ReasonCode.PacketIdentifierNotFound,
-  });
+  const reasonCode = known || c.version < 5 ? 0 : ReasonCode.PacketIdentifierNotFound;
+  if (!known || !s.stored) {
+    c.sendPacket({ type: PacketType.Pubcomp, packetId: p.packetId, reasonCode });
+    return;
+  }
+  // The identifier may only be reused once its release is durable: otherwise a restart would take the
+  // client's next PUBLISH with it for a duplicate.
+  c.broker.persistence.inboundQos2(s, p.packetId, false);
+  c.broker.persistence.afterCommit(
+    () => {
+      if (c.state === 'connected') c.sendPacket({ type: PacketType.Pubcomp, packetId: p.packetId, reasonCode });
+    },
+    (err) => c.abort(ReasonCode.ServerBusy, 'implementation-error', err.message),
+  );
 }

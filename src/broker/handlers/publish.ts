@@ -161,18 +161,36 @@ function acknowledge(c: Connection, p: PublishPacket, reasonCode: number): void 
   }
   const code = c.version === 5 ? reasonCode : 0;
   const packetId = p.packetId as number;
-  if (p.qos === 1) {
-    // [MQTT-4.3.2-4] PUBACK with the Packet Identifier of the PUBLISH.
-    c.sendPacket({ type: PacketType.Puback, packetId, reasonCode: code });
+  const session = c.session;
+  if (p.qos === 2 && code < 0x80 && session !== undefined) {
+    // Failure codes end the QoS 2 flow at PUBREC; success waits for PUBREL. [MQTT-4.3.3-8]
+    session.inboundQos2.add(packetId);
+    c.broker.persistence.inboundQos2(session, packetId, true);
+  }
+  sendAck(c, p.qos === 1 ? PacketType.Puback : PacketType.Pubrec, packetId, code);
+}
+
+/**
+ * PUBACK ([MQTT-4.3.2-4]) or PUBREC ([MQTT-4.3.3-8]) with the Packet Identifier of the PUBLISH, sent
+ * only once what it acknowledges is durable: with a durable store, after the batch that holds it commits.
+ * If writing fails, the client is disconnected unacknowledged and will send the message again.
+ */
+function sendAck(c: Connection, type: typeof PacketType.Puback | typeof PacketType.Pubrec, packetId: number, reasonCode: number): void {
+  const persistence = c.broker.persistence;
+  if (!persistence.durable) {
+    c.sendPacket({ type, packetId, reasonCode });
     return;
   }
-  // Failure codes end the QoS 2 flow at PUBREC; success waits for PUBREL. [MQTT-4.3.3-8]
-  if (code < 0x80) c.session?.inboundQos2.add(packetId);
-  sendPubrec(c, packetId, code);
+  persistence.afterCommit(
+    () => {
+      if (c.state === 'connected') c.sendPacket({ type, packetId, reasonCode });
+    },
+    (err) => c.abort(ReasonCode.ServerBusy, 'implementation-error', err.message),
+  );
 }
 
 function sendPubrec(c: Connection, packetId: number, reasonCode: number): void {
-  c.sendPacket({ type: PacketType.Pubrec, packetId, reasonCode });
+  sendAck(c, PacketType.Pubrec, packetId, reasonCode);
 }
 
 /**

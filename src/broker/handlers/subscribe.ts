@@ -75,9 +75,15 @@ function subscribe(c: Connection, p: SubscribePacket, decisions: readonly Decisi
     // [MQTT-3.3.1-9] [MQTT-3.3.1-10] [MQTT-3.3.1-11] Shared Subscriptions get none.
     if (share === undefined && (entry.retainHandling === 0 || (entry.retainHandling === 1 && isNew))) retained.push(entry);
   });
-  // The SUBACK has the Packet Identifier of the SUBSCRIBE. [MQTT-3.8.4-1] [MQTT-3.8.4-2]
-  c.sendPacket({ type: PacketType.Suback, packetId: p.packetId, reasonCodes: codes });
-  for (const entry of retained) c.outbound.feedRetained(broker.retained.match(entry.topicFilter), entry);
+  // The SUBACK has the Packet Identifier of the SUBSCRIBE ([MQTT-3.8.4-1] [MQTT-3.8.4-2]); with a durable
+  // store it goes once the subscriptions are stored.
+  const answer = () => {
+    if (c.state !== 'connected') return;
+    c.sendPacket({ type: PacketType.Suback, packetId: p.packetId, reasonCodes: codes });
+    for (const entry of retained) c.outbound.feedRetained(broker.retained.match(entry.topicFilter), entry);
+  };
+  if (!broker.persistence.durable) answer();
+  else broker.persistence.afterCommit(answer, (err) => c.abort(ReasonCode.ServerBusy, 'implementation-error', err.message));
 }
 
 /** The failure Reason Code for a subscription the server will not take, or 0. */
