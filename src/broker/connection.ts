@@ -89,7 +89,7 @@ export class Connection {
   authMethod: string | undefined;
   authExchange: AuthExchange | undefined;
   /** What completes a CONNECT once its enhanced authentication succeeds. */
-  authContinuation: ((data: Buffer | undefined) => void) | undefined;
+  authContinuation: ((data: Buffer | undefined) => Promise<void> | undefined) | undefined;
   /** Client-to-server Topic Aliases. */
   aliasesIn: Map<number, string> | undefined;
   /** Token buckets of limits.maxPublishRate / maxPublishByteRate; undefined when neither is set. */

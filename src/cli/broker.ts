@@ -76,7 +76,7 @@ export async function runBroker(argv: readonly string[]): Promise<number> {
         `WARNING: anonymous clients are accepted on a non-loopback address (${exposed.map((l) => l.url).join(', ')}): anyone who can reach it can publish and subscribe.\n`,
       );
     }
-    if (!allowed.some((a) => a)) {
+    if (!allowed.some((a) => a) && config.auth.passwordFile === undefined) {
       process.stderr.write(
         'Note: no authentication is configured, so every client will be refused; use --allow-anonymous to accept them.\n',
       );

@@ -1,6 +1,6 @@
 import type { Buffer } from 'node:buffer';
 import type { ConnackProperties, ConnectPacket } from '../../protocol/index.js';
-import { hasProperties, MqttError, PacketType, ReasonCode } from '../../protocol/index.js';
+import { allowedReasonCodes, hasProperties, MqttError, PacketType, ReasonCode } from '../../protocol/index.js';
 import type { AuthStep } from '../auth-method.js';
 import type { Connection } from '../connection.js';
 import type { Decision } from '../hooks.js';
@@ -118,19 +118,57 @@ export function handleConnect(c: Connection, p: ConnectPacket): Promise<void> | 
   const exchange = c.authExchange;
   if (exchange !== undefined) {
     // Enhanced authentication decides instead of the authenticate hooks: its success is the admission.
-    c.authContinuation = (data) => accept(c, p, assigned, serverKeepAlive, data);
+    c.authContinuation = (data) => acceptChecked(c, p, assigned, serverKeepAlive, data);
     return runAuthStep(c, () => exchange.start(props?.authenticationData, c.info));
   }
   if (broker.hooks.has.authenticate) {
     return broker.hooks
       .decide('authenticate', { client: c.info, password: p.password, clean: p.clean, keepAlive: p.keepAlive, properties: props })
       .then((decision) => {
-        if (c.state !== 'connecting') return;
-        if (admit(c, decision, p)) accept(c, p, assigned, serverKeepAlive);
+        if (c.state !== 'connecting') return undefined;
+        return admit(c, decision, p) ? acceptChecked(c, p, assigned, serverKeepAlive) : undefined;
       });
   }
-  if (admit(c, { verdict: 'defer' }, p)) accept(c, p, assigned, serverKeepAlive);
+  if (admit(c, { verdict: 'defer' }, p)) return acceptChecked(c, p, assigned, serverKeepAlive);
   return undefined;
+}
+
+/**
+ * The Will is a publish the client makes in advance: it must be allowed like one (as Mosquitto's ACLs
+ * check it), or a client could leave a message on a topic it may not write. A denied Will refuses the
+ * CONNECT with 0x87 (3.1.1: return code 5).
+ */
+function acceptChecked(
+  c: Connection,
+  p: ConnectPacket,
+  assigned: boolean,
+  serverKeepAlive: number | undefined,
+  authData?: Buffer,
+): Promise<void> | undefined {
+  const will = p.will;
+  const hooks = c.broker.hooks;
+  if (will === undefined || !hooks.has.authorizePublish) {
+    accept(c, p, assigned, serverKeepAlive, authData);
+    return undefined;
+  }
+  return hooks
+    .decide('authorizePublish', {
+      client: c.info,
+      topic: will.topic,
+      payload: will.payload,
+      qos: will.qos,
+      retain: will.retain,
+      properties: will.properties,
+    })
+    .then((decision) => {
+      if (c.state !== 'connecting') return;
+      if (decision.verdict === 'deny')
+        c.refuse(
+          decision.reasonCode ?? ReasonCode.NotAuthorized,
+          decision.reasonString ?? `not allowed to publish the Will to ${will.topic}`,
+        );
+      else accept(c, p, assigned, serverKeepAlive, authData);
+    });
 }
 
 /**
@@ -170,7 +208,13 @@ export function runAuthStep(c: Connection, step: () => AuthStep | Promise<AuthSt
       c.authExchange = undefined;
       if (s.type === 'failure') {
         const code = s.reasonCode ?? ReasonCode.NotAuthorized;
-        if (reauth) c.abort(code, 'not-authorized', s.reasonString);
+        // DISCONNECT has no 0x86 (Bad User Name or Password): a failed re-authentication says 0x87.
+        if (reauth)
+          c.abort(
+            allowedReasonCodes[PacketType.Disconnect]?.has(code) === true ? code : ReasonCode.NotAuthorized,
+            'not-authorized',
+            s.reasonString,
+          );
         else c.refuse(code, s.reasonString);
         return;
       }
@@ -186,7 +230,7 @@ export function runAuthStep(c: Connection, step: () => AuthStep | Promise<AuthSt
       }
       const done = c.authContinuation;
       c.authContinuation = undefined;
-      done?.(s.data);
+      return done?.(s.data);
     });
 }
 
