@@ -20,7 +20,7 @@ mutual TLS (client certificates) in a minute. Keys are written unencrypted, read
 
 Commands:
   init      a CA, a server certificate and a client certificate in one go (default: for localhost)
-  ca        a new CA:                              OUT/ca.crt, OUT/ca.key
+  ca        a new CA:                               OUT/ca.crt, OUT/ca.key
   server    a server certificate signed by the CA:  OUT/server.crt, OUT/server.key
   client    a client certificate signed by the CA:  OUT/<cn>.crt, OUT/<cn>.key
 
@@ -30,8 +30,9 @@ Options:
                          file with its key beside it (NAME.key)           (default: the --out folder)
       --host NAME|IP     server: a host name or IP address clients connect to; repeat for more
                          (default localhost, 127.0.0.1 and ::1)
-      --cn NAME          client: the client's name (certificate CN); with identityFrom: cn it is
-                         the MQTT username. ca: the CA's name (default "${DEFAULT_CA_NAME}")
+      --cn NAME          client, init: the client's name (certificate CN); with identityFrom: cn it
+                         is the MQTT username. ca: the CA's name (default "${DEFAULT_CA_NAME}").
+                         server: the CN (default: the first --host)
       --org NAME         organisation (O=) in the certificate subject
       --name NAME        base name of the files (default ca, server, or the client's CN)
       --days N           validity in days                           (default 3650 for a CA, else 365)
