@@ -22,6 +22,7 @@ export function loadBacklog(broker: Broker, session: Session): void {
       if (broker.sessions.get(session.clientId) !== session) return;
       if (page.deliveries.length === 0) {
         session.backlog = 0;
+        session.backlogBytes = 0;
         return;
       }
       const messages = new Map<number, Message>();
@@ -36,6 +37,7 @@ export function loadBacklog(broker: Broker, session: Session): void {
           message = messageFrom(stored, d.messageId);
           messages.set(d.messageId, message);
         }
+        session.backlogBytes = Math.max(0, session.backlogBytes - message.payload.length - message.topic.length);
         const delivery = new Delivery(message, d.qos, d.retain, d.subscriptionIdentifiers, d.shareKey);
         delivery.seq = d.seq;
         if (d.state === 'queued') {

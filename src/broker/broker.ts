@@ -192,7 +192,8 @@ export class Broker {
     this.logger.info('client disconnected', { clientId: c.clientId, reason });
     if (this.hooks.has.onDisconnect) this.hooks.notify('onDisconnect', { client: c.info, reason });
     if (publishWill && c.will !== undefined) this.scheduleWill(session, c.will);
-    else if (c.will !== undefined && !this.closed) this.persistence.saveWill(session, undefined, 0, undefined);
+    // A normal DISCONNECT, or the broker shutting down, discards the Will (also from the store).
+    else if (c.will !== undefined) this.persistence.saveWill(session, undefined, 0, undefined);
     this.redistributeShared(session);
     this.persistence.saveSession(session);
     if (session.stored) this.spillQueue(session);
@@ -211,6 +212,7 @@ export class Broker {
     for (const d of queued) {
       if (d.seq === 0) continue;
       session.backlog++;
+      session.backlogBytes += d.message.payload.length + d.message.topic.length;
       if (d.seq - 1 < session.loadedSeq) session.loadedSeq = d.seq - 1;
     }
   }
@@ -446,7 +448,14 @@ export class Broker {
    */
   enqueue(session: Session, d: Delivery): void {
     if (session.stored) {
-      if (d.seq === 0 && session.queue.length + session.backlog >= this.settings.limits.maxQueuedMessages) {
+      // Both limits hold for the queue in memory and on disk together, before anything is stored.
+      const limits = this.settings.limits;
+      const size = d.message.payload.length + d.message.topic.length;
+      if (
+        d.seq === 0 &&
+        (session.queue.length + session.backlog >= limits.maxQueuedMessages ||
+          session.queuedBytes + session.backlogBytes + size > limits.maxQueuedBytes)
+      ) {
         session.dropped++;
         this.metrics.droppedQueueFull++;
         this.metrics.limitHit('maxQueuedMessages');
@@ -455,6 +464,7 @@ export class Broker {
       if (d.seq === 0) this.persistence.addDelivery(session, d, 0, 'queued');
       if (session.connection === undefined || session.backlog > 0) {
         session.backlog++;
+        session.backlogBytes += size;
         if (d.seq - 1 < session.loadedSeq) session.loadedSeq = d.seq - 1;
         return;
       }
@@ -486,6 +496,14 @@ export class Broker {
   }
 
   private readonly flushAll = (): void => {
+    // Write-ahead: nothing leaves before the state it reflects is committed. A PUBLISH forwarded before the
+    // publisher's QoS 2 identifier is durable, or a PUBREL before its state is, would let a crash deliver
+    // the message twice. Runs at once when nothing is pending; after a failed commit, sends anyway.
+    if (this.persistence.durable) this.persistence.afterCommit(this.writeAll, this.writeAll);
+    else this.writeAll();
+  };
+
+  private readonly writeAll = (): void => {
     this.flushScheduled = false;
     const dirty = this.dirty;
     this.dirty = [];

@@ -11,6 +11,13 @@ import type { Delivery, Session, SubscriptionEntry } from './session.js';
 export class Persistence {
   readonly durable: boolean;
   private nextMessageId = 1;
+  /**
+   * The message last written (or rewritten) to the store. A message's row goes when its last delivery
+   * does, while the Message object lives on (retained, moved to another member of a shared group, loaded
+   * again): a delivery made after any removal writes its message again (a row still there only gains the
+   * reference) rather than refer to a row that may be gone. A fan-out writes it once.
+   */
+  private written: Message | undefined;
 
   /** Without a store (or with the in-memory one) nothing is recorded and acknowledgements go at once. */
   constructor(readonly store: BrokerStore | undefined) {
@@ -28,9 +35,10 @@ export class Persistence {
 
   /** The message's store id, storing it the first time a kept delivery refers to it. */
   messageId(message: Message): number {
-    if (message.storeId === 0) {
-      message.storeId = this.nextMessageId++;
+    if (message.storeId === 0) message.storeId = this.nextMessageId++;
+    if (this.written !== message) {
       this.store?.saveMessage(message.storeId, toStored(message));
+      this.written = message;
     }
     return message.storeId;
   }
@@ -44,8 +52,10 @@ export class Persistence {
   deleteSession(s: Session): void {
     if (this.durable && s.stored) {
       this.store?.deleteSession(s.clientId);
+      this.written = undefined;
       s.stored = false;
       s.backlog = 0;
+      s.backlogBytes = 0;
       s.loadedSeq = 0;
     }
   }
@@ -109,6 +119,7 @@ export class Persistence {
   removeDelivery(s: Session, d: Delivery): void {
     if (d.seq === 0 || !s.stored) return;
     this.store?.removeDelivery(s.clientId, d.seq, d.message.storeId);
+    this.written = undefined;
     d.seq = 0;
   }
 

@@ -20,17 +20,22 @@ export function restoreState(broker: Broker, state: LoadedState): { sessions: nu
   let retained = 0;
   for (const m of state.retained) {
     const message = messageFrom(m);
-    if (message.isExpired(now)) continue;
+    if (message.isExpired(now)) {
+      // Recorded now, written after the iteration: the row would otherwise stay for good.
+      broker.persistence.deleteRetained(m.topic);
+      continue;
+    }
     broker.retained.set(message);
     retained++;
   }
   let expired = 0;
+  const wills: Message[] = [];
   for (const s of state.sessions) {
     // A session whose connection was open when the broker stopped counts as disconnected now.
     const disconnectedAt = s.disconnectedAt ?? now;
     if (s.expiryInterval !== NEVER_EXPIRES && disconnectedAt + s.expiryInterval * 1000 <= now) {
       expired++;
-      if (s.will !== undefined) broker.publishStoredWill(messageFrom(s.will.message));
+      if (s.will !== undefined) wills.push(messageFrom(s.will.message));
       broker.persistence.store?.deleteSession(s.clientId);
       continue;
     }
@@ -64,5 +69,8 @@ export function restoreState(broker: Broker, state: LoadedState): { sessions: nu
     broker.restoreExpiry(session);
   }
   broker.persistence.startIds(state.nextMessageId);
+  // The Wills of sessions that expired while the broker was down go out once every session is back (to
+  // reach all their subscribers) and new message ids start after the stored ones.
+  for (const will of wills) broker.publishStoredWill(will);
   return { sessions: broker.sessions.size, retained, expired };
 }

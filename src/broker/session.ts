@@ -91,6 +91,11 @@ export class Session {
   nextSeq = 1;
   /** Deliveries in the store not yet loaded into `queue` / `inflight` (offline queues live on disk). */
   backlog = 0;
+  /**
+   * Bytes (topic + payload) of the backlog, for limits.maxQueuedBytes. Counted from what this run of the
+   * broker queued: a backlog restored from the store starts at 0 and so is held to the limit loosely.
+   */
+  backlogBytes = 0;
   /** The last `seq` loaded from the store. */
   loadedSeq = 0;
   /** A page of the backlog is being read. */

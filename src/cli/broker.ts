@@ -18,6 +18,7 @@ Options:
       --log-json         log one JSON object per line
   -d, --data-dir DIR     keep sessions, queued and retained messages in DIR (default ./mozzie-data)
       --memory           keep nothing across restarts (no data directory)
+      --sync LEVEL       full (fsync each commit) | normal (survives a process crash) | off
       --check-config     check the configuration and certificate files, explain what each
                          listener accepts, and exit (0: fine, 1: errors); starts nothing
   -h, --help             show this help
@@ -127,6 +128,7 @@ function parse(argv: readonly string[]) {
       'log-json': { type: 'boolean' },
       'data-dir': { type: 'string', short: 'd' },
       memory: { type: 'boolean' },
+      sync: { type: 'string' },
       'check-config': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -150,6 +152,7 @@ function applyFlags(raw: Record<string, unknown>, v: ReturnType<typeof parse>['v
   if (v.memory === true) store['type'] = 'memory';
   else if (v['data-dir'] !== undefined) Object.assign(store, { type: 'sqlite', dataDir: v['data-dir'] });
   else if (store['type'] === undefined) store['type'] = 'sqlite';
+  if (v.sync !== undefined) store['sync'] = v.sync;
   out['store'] = store;
   if (v['log-level'] !== undefined || v['log-json'] === true) {
     const log = { ...((raw['log'] as Record<string, unknown> | undefined) ?? {}) };

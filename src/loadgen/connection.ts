@@ -37,17 +37,26 @@ export interface ConnectionHandler {
   onClose(conn: Connection, reason: string | undefined): void;
 }
 
+/** Acknowledgements written at once when this many are waiting; fewer wait up to ACK_DELAY_MS. */
+const ACK_BATCH = 16;
+const ACK_DELAY_MS = 1;
+
 /**
  * What the connections of one run share: the counters, the buffer reads land in, and the batching of
  * writes that answer reads. Reads are handled as they come; the acknowledgements and publisher top-ups
  * they cause are written once per event-loop turn (setImmediate), so the several reads a socket may get
- * in one turn cost one write.
+ * in one turn cost one write. A write is the dearest thing the generator does (on loopback the writer pays
+ * for the whole TCP path), so a connection with only a few acknowledgements keeps them up to a
+ * millisecond for more: a broker sending slowly waits that much longer for them, one sending fast fills a
+ * batch at once.
  */
 export class RunContext {
   readonly stats: Stats;
   readonly readBuffer: Buffer;
   private dirty: Connection[] = [];
   private queued = false;
+  private deferred: Connection[] = [];
+  private timer: NodeJS.Timeout | undefined;
 
   constructor(stats: Stats) {
     this.stats = stats;
@@ -63,11 +72,24 @@ export class RunContext {
     }
   }
 
+  /** `conn` holds a few acknowledgements: write them within ACK_DELAY_MS. */
+  defer(conn: Connection): void {
+    this.deferred.push(conn);
+    this.timer ??= setTimeout(this.flushDeferred, ACK_DELAY_MS);
+  }
+
   private readonly flush = (): void => {
     this.queued = false;
     const list = this.dirty;
     this.dirty = [];
     for (const c of list) c.flush();
+  };
+
+  private readonly flushDeferred = (): void => {
+    this.timer = undefined;
+    const list = this.deferred;
+    this.deferred = [];
+    for (const c of list) c.writeAcks();
   };
 }
 
@@ -107,6 +129,8 @@ export class Connection {
   private readonly readBuffer: Buffer;
   private readTime = 0;
   private marked = false;
+  /** Acknowledgements wait in RunContext's deferred list. */
+  private deferred = false;
   /** CONNACK accepted: from now on a close is reported to the handler. */
   private established = false;
   /** A fixed header split across reads. */
@@ -326,17 +350,27 @@ export class Connection {
     }
   }
 
-  /** Writes the acknowledgements of this turn's reads and lets the owner top up (RunContext calls it). */
+  /** After this turn's reads: writes a batch of acknowledgements (or defers a few) and lets the owner top up. */
   flush(): void {
     this.marked = false;
     if (this.closed) return;
-    if (this.acksLength > 0) {
-      const acks = (this.acks as Buffer).subarray(0, this.acksLength);
-      this.acks = undefined;
-      this.acksLength = 0;
-      this.write(acks);
+    if (this.acksLength >= ACK_BATCH * 4) {
+      this.writeAcks();
+    } else if (this.acksLength > 0 && !this.deferred) {
+      this.deferred = true;
+      this.context.defer(this);
     }
     this.handler.afterRead(this);
+  }
+
+  /** Writes the acknowledgements waiting, if any. */
+  writeAcks(): void {
+    this.deferred = false;
+    if (this.acksLength === 0 || this.closed || this.closing) return;
+    const acks = (this.acks as Buffer).subarray(0, this.acksLength);
+    this.acks = undefined;
+    this.acksLength = 0;
+    this.write(acks);
   }
 
   /** Handles every whole packet in buf[pos, len) and keeps what is left; false if the connection failed. */

@@ -44,10 +44,14 @@ export async function runMessaging(options: BenchOptions, control: TimelineContr
   const publishers: Publisher[] = [];
   const conns: Connection[] = [];
   let loopQueued = false;
+  let first = 0;
   const loop = (): void => {
     loopQueued = false;
     let more = false;
-    for (const p of publishers) if (p.pump(1)) more = true;
+    // Start with another publisher each turn, so that a shared window is shared fairly.
+    const n = publishers.length;
+    first = first + 1 >= n ? 0 : first + 1;
+    for (let k = 0; k < n; k++) if ((publishers[(first + k) % n] as Publisher).pump(1)) more = true;
     if (more && !schedule.stopped) wake();
   };
   const wake = (): void => {

@@ -128,3 +128,109 @@ export function deliveryFromRow(r: {
     state: STATES[r.state] ?? 'queued',
   };
 }
+
+/**
+ * A row of the page query, as an array: the delivery's columns, then its message's (null when the
+ * message row is missing).
+ */
+export type PageRow = readonly [
+  seq: number,
+  messageId: number,
+  qos: number,
+  retain: number,
+  subIds: string | null,
+  shareKey: string | null,
+  packetId: number,
+  state: number,
+  topic: string | null,
+  payload: Buffer | null,
+  messageQos: number | null,
+  messageRetain: number | null,
+  properties: Buffer | null,
+  expiry: number | null,
+  receivedAt: number | null,
+  origin: string | null,
+];
+
+export function deliveryFromPageRow(r: PageRow): StoredDelivery {
+  return {
+    seq: r[0],
+    messageId: r[1],
+    qos: r[2] as 0 | 1 | 2,
+    retain: r[3] === 1,
+    subscriptionIdentifiers: r[4] === null ? undefined : (JSON.parse(r[4]) as number[]),
+    shareKey: r[5] ?? undefined,
+    packetId: r[6],
+    state: STATES[r[7]] ?? 'queued',
+  };
+}
+
+export function messageFromPageRow(r: PageRow): StoredMessage | undefined {
+  const topic = r[8];
+  const payload = r[9];
+  if (topic === null || payload === null) return undefined;
+  return {
+    topic,
+    payload,
+    qos: (r[10] ?? 0) as 0 | 1 | 2,
+    retain: r[11] === 1,
+    properties: decodeProperties(r[12]),
+    expiryInterval: r[13] ?? undefined,
+    receivedAt: r[14] ?? 0,
+    origin: r[15] ?? '',
+  };
+}
+
+/** A row of `SELECT client_id, filter, qos, options, sub_id FROM subscriptions`, as an array. */
+export type SubscriptionRow = readonly [clientId: string, filter: string, qos: number, options: number, subId: number | null];
+
+export function subscriptionFromArray(r: SubscriptionRow): StoredSubscription {
+  const options = r[3];
+  return {
+    filter: r[1],
+    qos: r[2] as 0 | 1 | 2,
+    noLocal: (options & 0x04) !== 0,
+    retainAsPublished: (options & 0x08) !== 0,
+    retainHandling: ((options >> 4) & 0x03) as RetainHandling,
+    subscriptionIdentifier: r[4] ?? undefined,
+  };
+}
+
+/** A row of `SELECT topic, payload, qos, properties, expiry, received_at, origin FROM retained`, as an array. */
+export type RetainedRow = readonly [
+  topic: string,
+  payload: Buffer,
+  qos: number,
+  properties: Buffer | null,
+  expiry: number | null,
+  receivedAt: number,
+  origin: string,
+];
+
+/** Payloads below this size are copied into Node's shared pool (see retainedFromRow). */
+const POOLED_BELOW = Buffer.poolSize >>> 1;
+
+/**
+ * A retained message as loaded at start-up, where there may be millions, each kept in memory for good:
+ * a small payload is copied into Node's shared buffer pool (as `Message.detach` does for messages that
+ * arrive) rather than kept in the buffer SQLite handed over, which has a memory allocation of its own
+ * (about 250 bytes more per message); publishers' client ids, often the same, are shared.
+ */
+export function retainedFromRow(r: RetainedRow, origins: Map<string, string>): StoredMessage {
+  const payload = r[1];
+  let origin = origins.get(r[6]);
+  if (origin === undefined) {
+    origin = r[6];
+    origins.set(origin, origin);
+  }
+  return {
+    topic: r[0],
+    payload: payload.length < POOLED_BELOW ? Buffer.from(payload) : payload,
+    qos: r[2] as 0 | 1 | 2,
+    retain: true,
+    properties: decodeProperties(r[3]),
+    expiryInterval: r[4] ?? undefined,
+    receivedAt: r[5],
+    origin,
+  };
+}
