@@ -12,6 +12,7 @@ import {
 } from '../protocol/index.js';
 import { BenchError, describeSocketError } from './errors.js';
 import { disconnectPacket, PINGREQ, STAMP_BYTES, STAMP_MARKER, writeAck } from './packets.js';
+import { ACK_BATCH_BYTES, type RunContext } from './run-context.js';
 import { epochNow, type Stats } from './stats.js';
 
 /** Where to connect and how to introduce ourselves. */
@@ -35,62 +36,6 @@ export interface ConnectionHandler {
   onDrain(conn: Connection): void;
   /** The connection closed; `reason` is set unless we closed it ourselves. */
   onClose(conn: Connection, reason: string | undefined): void;
-}
-
-/** Acknowledgements written at once when this many are waiting; fewer wait up to ACK_DELAY_MS. */
-const ACK_BATCH = 16;
-const ACK_DELAY_MS = 1;
-
-/**
- * What the connections of one run share: the counters, the buffer reads land in, and the batching of
- * writes that answer reads. Reads are handled as they come; the acknowledgements and publisher top-ups
- * they cause are written once per event-loop turn (setImmediate), so the several reads a socket may get
- * in one turn cost one write. A write is the dearest thing the generator does (on loopback the writer pays
- * for the whole TCP path), so a connection with only a few acknowledgements keeps them up to a
- * millisecond for more: a broker sending slowly waits that much longer for them, one sending fast fills a
- * batch at once.
- */
-export class RunContext {
-  readonly stats: Stats;
-  readonly readBuffer: Buffer;
-  private dirty: Connection[] = [];
-  private queued = false;
-  private deferred: Connection[] = [];
-  private timer: NodeJS.Timeout | undefined;
-
-  constructor(stats: Stats) {
-    this.stats = stats;
-    this.readBuffer = Buffer.allocUnsafe(64 * 1024);
-  }
-
-  /** `conn` has something to write after its reads: do it at the end of this event-loop turn. */
-  mark(conn: Connection): void {
-    this.dirty.push(conn);
-    if (!this.queued) {
-      this.queued = true;
-      setImmediate(this.flush);
-    }
-  }
-
-  /** `conn` holds a few acknowledgements: write them within ACK_DELAY_MS. */
-  defer(conn: Connection): void {
-    this.deferred.push(conn);
-    this.timer ??= setTimeout(this.flushDeferred, ACK_DELAY_MS);
-  }
-
-  private readonly flush = (): void => {
-    this.queued = false;
-    const list = this.dirty;
-    this.dirty = [];
-    for (const c of list) c.flush();
-  };
-
-  private readonly flushDeferred = (): void => {
-    this.timer = undefined;
-    const list = this.deferred;
-    this.deferred = [];
-    for (const c of list) c.writeAcks();
-  };
 }
 
 interface Waiter {
@@ -354,7 +299,7 @@ export class Connection {
   flush(): void {
     this.marked = false;
     if (this.closed) return;
-    if (this.acksLength >= ACK_BATCH * 4) {
+    if (this.acksLength >= ACK_BATCH_BYTES) {
       this.writeAcks();
     } else if (this.acksLength > 0 && !this.deferred) {
       this.deferred = true;

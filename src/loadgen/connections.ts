@@ -1,7 +1,8 @@
-import { Connection, type ConnectionHandler, RunContext } from './connection.js';
+import { Connection, type ConnectionHandler } from './connection.js';
 import type { BenchOptions } from './options.js';
 import { endpointOf } from './pool.js';
 import type { BenchResult } from './result.js';
+import { RunContext } from './run-context.js';
 import { Timeline, type TimelineControl } from './timeline.js';
 
 /**

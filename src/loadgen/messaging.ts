@@ -1,10 +1,10 @@
-import { PacketType, reasonCodeName } from '../protocol/index.js';
-import { type Connection, type ConnectionHandler, RunContext } from './connection.js';
+import type { Connection, ConnectionHandler } from './connection.js';
 import { BenchError } from './errors.js';
 import { type BenchOptions, stamped } from './options.js';
 import { endpointOf, openPool } from './pool.js';
 import { DeliveryWindow, Publisher, Schedule } from './publisher.js';
 import type { BenchResult, LatencyKind } from './result.js';
+import { RunContext } from './run-context.js';
 import { Timeline, type TimelineControl } from './timeline.js';
 
 /** A subscriber connection: the Connection counts and acknowledges what arrives; this only hears the close. */
@@ -183,7 +183,7 @@ function checkServerLimits(options: BenchOptions, conn: Connection | undefined, 
   if (conn === undefined || publisher === undefined) return;
   if (options.qos > conn.serverMaximumQoS) {
     throw new BenchError(
-      `the broker at ${conn.where} accepts QoS up to ${conn.serverMaximumQoS} (${reasonCodeName(0x9b, PacketType.Puback, 5)}); use -q ${conn.serverMaximumQoS}.`,
+      `the broker at ${conn.where} accepts QoS up to ${conn.serverMaximumQoS} (Maximum QoS in its CONNACK); use -q ${conn.serverMaximumQoS}.`,
     );
   }
   if (publisher.packetBytes > conn.serverMaximumPacketSize) {

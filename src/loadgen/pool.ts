@@ -1,7 +1,8 @@
 import type { ConnackPacket } from '../protocol/index.js';
-import { Connection, type ConnectionHandler, type Endpoint, type RunContext } from './connection.js';
+import { Connection, type ConnectionHandler, type Endpoint } from './connection.js';
 import { BenchError } from './errors.js';
 import type { BenchOptions } from './options.js';
+import type { RunContext } from './run-context.js';
 
 export function endpointOf(options: BenchOptions): Endpoint {
   return {
