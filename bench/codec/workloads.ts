@@ -94,7 +94,12 @@ function encodeToWirePair(c: BenchCase): Pair {
   const ourSink = new Sink<Buffer>();
   const theirSink = new Sink<Buffer>();
   // A stream that keeps what it is handed, as a socket's write queue would (no copy on either side).
-  const stream = { write: (chunk: Buffer) => (theirSink.push(chunk), true) } as unknown as NodeJS.WritableStream;
+  const stream = {
+    write: (chunk: Buffer) => {
+      theirSink.push(chunk);
+      return true;
+    },
+  } as unknown as NodeJS.WritableStream;
   return {
     ours: {
       opsPerIteration: 1,
