@@ -233,7 +233,7 @@ export class MqttClient extends Emitter<ClientEvents> {
     });
     transport.onData((bytes) => this.onData(transport, bytes));
     transport.onClose((error) => this.onClose(transport, error));
-    transport.onDrain(() => this.flush());
+    transport.onDrain(this.onDrained);
     const connect = this.connectPacket();
     // Passing the packet lets 'packetsend' listeners (debug tracing) see CONNECT too.
     this.write(encodePacket(connect, this.version), connect);
@@ -428,6 +428,11 @@ export class MqttClient extends Emitter<ClientEvents> {
     this.connackTimer?.cancel();
     this.keepAliveTimer?.cancel();
     this.state.connectionLost();
+    // Publishes waiting for 'drain' go on: now to the offline queue.
+    this.blocked = false;
+    const waiters = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const w of waiters) w();
     this.emit('close');
     if (wasAccepted) this.emit('offline');
     if (this.ended) return;
@@ -538,8 +543,20 @@ export class MqttClient extends Emitter<ClientEvents> {
     this.chunks = [];
     this.chunkBytes = 0;
     this.lastSent = this.clock.now();
-    transport.write(bytes);
+    if (!transport.write(bytes)) this.blocked = true;
   }
+
+  /** The transport asked for 'drain': publishes wait for it instead of piling up in memory. */
+  private blocked = false;
+  private drainWaiters: (() => void)[] = [];
+
+  private readonly onDrained = (): void => {
+    this.blocked = false;
+    this.flush();
+    const waiters = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const w of waiters) w();
+  };
 
   // ---- operations -------------------------------------------------------------------------------
 
@@ -577,6 +594,10 @@ export class MqttClient extends Emitter<ClientEvents> {
   publish(topic: string, payload: string | Uint8Array, options: PublishOptions = {}): Promise<PublishResult> {
     if (this.ended) return Promise.reject(new ClientError('CLIENT_ENDED', 'the client has ended'));
     if (this.gaveUp !== undefined) return Promise.reject(this.gaveUp);
+    if (this.blocked && this.accepted) {
+      // Backpressure: the socket is full, so this publish waits for 'drain' rather than buffering without bound.
+      return new Promise<void>((resolve) => this.drainWaiters.push(resolve)).then(() => this.publish(topic, payload, options));
+    }
     if (!this.storeLoaded) {
       // Messages from the store go first and keep their keys; new ones wait until they are restored.
       return this.storeReady.then(
