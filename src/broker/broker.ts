@@ -17,7 +17,7 @@ import { Persistence } from './persistence.js';
 import { restoreState } from './restore.js';
 import { RetainedIndex } from './router/retained.js';
 import { SubscriptionIndex } from './router/subscriptions.js';
-import { Delivery, NEVER_EXPIRES, type PendingWill, Session, type SubscriptionEntry } from './session.js';
+import { Delivery, NEVER_EXPIRES, type PendingWill, QueueTotals, Session, type SubscriptionEntry } from './session.js';
 import { SysTopics } from './sys.js';
 
 /**
@@ -40,6 +40,8 @@ export class Broker {
   readonly authMethods: ReadonlyMap<string, AuthMethod>;
   /** Every session, connected or not, by Client Identifier. */
   readonly sessions = new Map<string, Session>();
+  /** Bytes queued by every session together, held to limits.maxQueuedBytesTotal. */
+  readonly queuedTotals = new QueueTotals();
   /** What must survive a restart goes through here to the store (if a durable one is configured). */
   readonly persistence: Persistence;
   /** Connections that completed CONNECT, by Client Identifier. */
@@ -150,7 +152,7 @@ export class Broker {
       session.disconnectedAt = undefined;
     } else {
       present = false;
-      session = new Session(c.clientId, c.version, expiryInterval);
+      session = new Session(c.clientId, c.version, expiryInterval, this.queuedTotals);
       this.sessions.set(c.clientId, session);
     }
     // A session that outlives its connection is kept in the store; one that no longer does leaves it.
@@ -447,9 +449,16 @@ export class Broker {
    * stored; while its client is offline (or older messages wait on disk) it lives on disk only.
    */
   enqueue(session: Session, d: Delivery): void {
+    const limits = this.settings.limits;
+    if (d.seq === 0 && this.queuedTotals.bytes + d.message.payload.length + d.message.topic.length > limits.maxQueuedBytesTotal) {
+      // All sessions together hold as much as they may: memory (and disk) stay bounded whatever the fleet does.
+      session.dropped++;
+      this.metrics.droppedQueueFull++;
+      this.metrics.limitHit('maxQueuedBytesTotal');
+      return;
+    }
     if (session.stored) {
       // Both limits hold for the queue in memory and on disk together, before anything is stored.
-      const limits = this.settings.limits;
       const size = d.message.payload.length + d.message.topic.length;
       if (
         d.seq === 0 &&

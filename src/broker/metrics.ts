@@ -6,6 +6,7 @@ export type LimitName =
   | 'maxPacketSize'
   | 'maxInflight'
   | 'maxQueuedMessages'
+  | 'maxQueuedBytesTotal'
   | 'maxTopicLevels'
   | 'maxTopicLength'
   | 'maxSubscriptionsPerClient'

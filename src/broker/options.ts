@@ -36,6 +36,8 @@ export interface Limits {
   readonly maxQueuedMessages: number;
   /** Payload bytes queued per session. */
   readonly maxQueuedBytes: number;
+  /** Bytes queued by all sessions together (memory and store); beyond it new messages are dropped. */
+  readonly maxQueuedBytesTotal: number;
   readonly maxTopicLevels: number;
   /** Topic Name / Filter length in UTF-16 code units. */
   readonly maxTopicLength: number;
@@ -140,6 +142,7 @@ export const defaultSettings: BrokerSettings = {
     maxInflight: 100,
     maxQueuedMessages: 1000,
     maxQueuedBytes: 16 * 1024 * 1024,
+    maxQueuedBytesTotal: 1024 * 1024 * 1024,
     maxTopicLevels: 128,
     maxTopicLength: 65_535,
     maxSubscriptionsPerClient: 10_000,

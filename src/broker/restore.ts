@@ -39,7 +39,7 @@ export function restoreState(broker: Broker, state: LoadedState): { sessions: nu
       broker.persistence.store?.deleteSession(s.clientId);
       continue;
     }
-    const session = new Session(s.clientId, s.protocolVersion, s.expiryInterval);
+    const session = new Session(s.clientId, s.protocolVersion, s.expiryInterval, broker.queuedTotals);
     session.stored = true;
     session.nextSeq = s.nextSeq;
     session.backlog = s.deliveries;

@@ -53,6 +53,14 @@ export interface QueueLimits {
 
 export type EnqueueResult = 'queued' | 'dropped' | 'replaced';
 
+/**
+ * Bytes queued by all sessions together (in memory and in the store), for limits.maxQueuedBytesTotal.
+ * Sessions add and subtract as their own counts change, so reading it costs nothing.
+ */
+export class QueueTotals {
+  bytes = 0;
+}
+
 /** Will Message held for a session, published on an ungraceful close after the Will Delay Interval. */
 export interface PendingWill {
   readonly message: Message;
@@ -74,7 +82,20 @@ export class Session {
   readonly inflight = new Map<number, Inflight>();
   /** Messages owed but not yet sent: the client is offline, its Receive Maximum is reached, or its socket is full. */
   readonly queue = new Deque<Delivery>();
-  queuedBytes = 0;
+  /** The broker-wide total this session's queued bytes count towards. */
+  private readonly totals: QueueTotals;
+  private ownQueuedBytes = 0;
+  private ownBacklogBytes = 0;
+
+  /** Bytes (topic + payload) of the queue in memory. */
+  get queuedBytes(): number {
+    return this.ownQueuedBytes;
+  }
+
+  set queuedBytes(value: number) {
+    this.totals.bytes += value - this.ownQueuedBytes;
+    this.ownQueuedBytes = value;
+  }
   /** Inbound QoS 2: Packet Identifiers whose PUBLISH was received and PUBREC sent, awaiting PUBREL. */
   readonly inboundQos2 = new Set<number>();
   /** The will of the last connection, while its delay runs. */
@@ -95,7 +116,14 @@ export class Session {
    * Bytes (topic + payload) of the backlog, for limits.maxQueuedBytes. Counted from what this run of the
    * broker queued: a backlog restored from the store starts at 0 and so is held to the limit loosely.
    */
-  backlogBytes = 0;
+  get backlogBytes(): number {
+    return this.ownBacklogBytes;
+  }
+
+  set backlogBytes(value: number) {
+    this.totals.bytes += value - this.ownBacklogBytes;
+    this.ownBacklogBytes = value;
+  }
   /** The last `seq` loaded from the store. */
   loadedSeq = 0;
   /** A page of the backlog is being read. */
@@ -104,7 +132,8 @@ export class Session {
   dropped = 0;
   private nextPacketId = 1;
 
-  constructor(clientId: string, protocolVersion: ProtocolVersion, expiryInterval: number) {
+  constructor(clientId: string, protocolVersion: ProtocolVersion, expiryInterval: number, totals: QueueTotals = new QueueTotals()) {
+    this.totals = totals;
     this.clientId = clientId;
     this.protocolVersion = protocolVersion;
     this.expiryInterval = expiryInterval;

@@ -120,6 +120,9 @@ const limitsSchema = z.strictObject({
   maxInflight: positive(65_535).default(d.limits.maxInflight).describe('Outbound QoS 1/2 messages in flight per client.'),
   maxQueuedMessages: uint().default(d.limits.maxQueuedMessages).describe('Messages queued per session (offline or window full).'),
   maxQueuedBytes: uint().default(d.limits.maxQueuedBytes).describe('Payload bytes queued per session.'),
+  maxQueuedBytesTotal: uint()
+    .default(d.limits.maxQueuedBytesTotal)
+    .describe('Bytes queued by all sessions together (memory and store); beyond it new queued messages are dropped.'),
   maxTopicLevels: positive(65_535).default(d.limits.maxTopicLevels).describe('Levels in a topic name or filter.'),
   maxTopicLength: positive(65_535).default(d.limits.maxTopicLength).describe('Characters in a topic name or filter.'),
   maxSubscriptionsPerClient: uint().default(d.limits.maxSubscriptionsPerClient).describe('Subscriptions one session may hold.'),

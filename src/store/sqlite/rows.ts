@@ -35,6 +35,10 @@ export interface RowStatements {
   /** Messages whose last reference goes: DELETE ... WHERE refs <= 1 AND id IN (...). */
   readonly dropMessages: Sized;
   readonly unrefMessages: Sized;
+  /** A run of consecutive seqs of one client: state and packet_id = seq + offset. */
+  readonly updateRange: Statement;
+  /** A run of consecutive seqs of one client. */
+  readonly deleteRange: Statement;
   readonly addRefs: Statement;
   readonly subtractRefs: Statement;
   readonly dropUnreferenced: Statement;
@@ -69,6 +73,8 @@ export function prepareRowStatements(db: Database.Database): RowStatements {
     deleteDeliveries: sized((k) => `DELETE FROM deliveries WHERE client_id = ? AND seq IN (${list(k)})`),
     dropMessages: sized((k) => `DELETE FROM messages WHERE refs <= 1 AND id IN (${list(k)})`),
     unrefMessages: sized((k) => `UPDATE messages SET refs = refs - 1 WHERE id IN (${list(k)})`),
+    updateRange: db.prepare('UPDATE deliveries SET packet_id = seq + ?, state = ? WHERE client_id = ? AND seq BETWEEN ? AND ?'),
+    deleteRange: db.prepare('DELETE FROM deliveries WHERE client_id = ? AND seq BETWEEN ? AND ?'),
     addRefs: db.prepare('UPDATE messages SET refs = refs + ? WHERE id = ?'),
     subtractRefs: db.prepare('UPDATE messages SET refs = refs - ? WHERE id = ?'),
     dropUnreferenced: db.prepare('DELETE FROM messages WHERE id = ? AND refs <= 0'),
@@ -102,8 +108,8 @@ export class RowRun {
   private readonly deliveries: unknown[] = [];
   /** References added to messages written in earlier batches. */
   private readonly increments = new Map<number, number>();
-  /** Per client, per seq: the last [packetId, state] recorded. */
-  private readonly updates = new Map<string, Map<number, readonly [number, number]>>();
+  /** Per client, per seq: the last change recorded, as packetId * 4 + state (no pair allocated per change). */
+  private readonly updates = new Map<string, Map<number, number>>();
   /** Per client, the seqs removed. */
   private readonly removals = new Map<string, number[]>();
   /** References removed, per message. */
@@ -113,8 +119,19 @@ export class RowRun {
     this.messages.push({ id, m, pending });
   }
 
-  addDelivery(values: readonly unknown[], messageId: number, pending: PendingMessage | undefined): void {
-    for (const v of values) this.deliveries.push(v);
+  addDelivery(
+    clientId: string,
+    seq: number,
+    messageId: number,
+    qos: number,
+    retain: number,
+    subIds: string | null,
+    shareKey: string | null,
+    packetId: number,
+    state: number,
+    pending: PendingMessage | undefined,
+  ): void {
+    this.deliveries.push(clientId, seq, messageId, qos, retain, subIds, shareKey, packetId, state);
     if (pending !== undefined) pending.refs++;
     else this.increments.set(messageId, (this.increments.get(messageId) ?? 0) + 1);
   }
@@ -125,7 +142,7 @@ export class RowRun {
       client = new Map();
       this.updates.set(clientId, client);
     }
-    client.set(seq, [packetId, state]);
+    client.set(seq, packetId * 4 + state);
   }
 
   removeDelivery(clientId: string, seq: number, messageId: number): void {
@@ -161,10 +178,10 @@ export class RowRun {
     for (const [id, n] of this.increments) s.addRefs.run(n, id);
     if (this.updates.size > 0) {
       const values: unknown[] = [];
-      for (const [clientId, seqs] of this.updates) for (const [seq, [packetId, state]] of seqs) values.push(clientId, seq, packetId, state);
+      for (const [clientId, seqs] of this.updates) updateRuns(s, clientId, seqs, values);
       chunked(s.updateDeliveries, values, UPDATE_COLUMNS);
     }
-    for (const [clientId, seqs] of this.removals) chunked(s.deleteDeliveries, seqs, 1, clientId);
+    for (const [clientId, seqs] of this.removals) deleteRuns(s, clientId, seqs);
     if (this.decrements.size > 0) this.release(s);
   }
 
@@ -182,4 +199,58 @@ export class RowRun {
     // Rows with refs <= 1 go; the others (fewer than asked, if any) lose one reference.
     if (chunked(s.dropMessages, once, 1) < once.length) chunked(s.unrefMessages, once, 1);
   }
+}
+
+/**
+ * A queue drains in order and Packet Identifiers are handed out in order, so the changes of a run mostly
+ * come as consecutive seqs: such a stretch is one range statement, several times cheaper per row than a
+ * list of keys. Stretches shorter than this go in lists.
+ */
+const RANGE_FROM = 3;
+
+/** Ascending seqs, each once. */
+function sortedSeqs(seqs: Iterable<number>): number[] {
+  const sorted = Float64Array.from(seqs).sort();
+  const out: number[] = [];
+  for (let i = 0; i < sorted.length; i++) if (i === 0 || sorted[i] !== sorted[i - 1]) out.push(sorted[i] as number);
+  return out;
+}
+
+/** Runs the range updates of a client's state changes; appends the rest to `values` (UPDATE_COLUMNS each). */
+function updateRuns(s: RowStatements, clientId: string, changes: ReadonlyMap<number, number>, values: unknown[]): void {
+  const seqs = sortedSeqs(changes.keys());
+  let start = 0;
+  for (let i = 1; i <= seqs.length; i++) {
+    const prev = seqs[i - 1] as number;
+    const prevChange = changes.get(prev) as number;
+    const seq = seqs[i];
+    // The stretch goes on while seqs are consecutive, the state is the same and packet_id - seq too:
+    // then the next change is this one's plus 4 (packet_id + 1, same state).
+    if (seq !== undefined && seq === prev + 1 && changes.get(seq) === prevChange + 4) continue;
+    const first = seqs[start] as number;
+    if (i - start >= RANGE_FROM) {
+      s.updateRange.run((prevChange >> 2) - prev, prevChange & 3, clientId, first, prev);
+    } else {
+      for (let k = start; k < i; k++) {
+        const at = seqs[k] as number;
+        const change = changes.get(at) as number;
+        values.push(clientId, at, change >> 2, change & 3);
+      }
+    }
+    start = i;
+  }
+}
+
+/** Deletes a client's removed deliveries: consecutive stretches by range, the rest by list. */
+function deleteRuns(s: RowStatements, clientId: string, removed: readonly number[]): void {
+  const seqs = sortedSeqs(removed);
+  const rest: number[] = [];
+  let start = 0;
+  for (let i = 1; i <= seqs.length; i++) {
+    if (i < seqs.length && seqs[i] === (seqs[i - 1] as number) + 1) continue;
+    if (i - start >= RANGE_FROM) s.deleteRange.run(clientId, seqs[start], seqs[i - 1]);
+    else for (let k = start; k < i; k++) rest.push(seqs[k] as number);
+    start = i;
+  }
+  if (rest.length > 0) chunked(s.deleteDeliveries, rest, 1, clientId);
 }
