@@ -53,6 +53,23 @@ export type ConnectionState = 'awaiting-connect' | 'connecting' | 'connected' | 
 
 let nextId = 1;
 
+/** Where a stream keeps its connection for the shared listeners below. */
+const OWNER = Symbol('mozzie.connection');
+type OwnedStream = Duplex & { [OWNER]?: Connection };
+
+function streamData(this: OwnedStream, chunk: Buffer): void {
+  this[OWNER]?.onData(chunk);
+}
+function streamError(this: OwnedStream, err: Error): void {
+  this[OWNER]?.onError(err);
+}
+function streamClose(this: OwnedStream): void {
+  this[OWNER]?.onClose();
+}
+function streamDrain(this: OwnedStream): void {
+  this[OWNER]?.onDrain();
+}
+
 /**
  * One network connection: it frames and decodes what the stream delivers, hands each packet to its
  * handler, and writes what the broker sends, batched once per event-loop turn. Packets that arrive while
@@ -115,10 +132,13 @@ export class Connection {
     this.framer = new Framer({ maximumPacketSize: broker.settings.limits.maxPacketSize, protocolVersion: 4 });
     this.outbound = new Outbound(this);
     this.publishLimit = PublishRateLimit.for(broker.settings.limits, this.lastReceivedAt);
-    stream.on('data', this.onData);
-    stream.on('error', this.onError);
-    stream.on('close', this.onClose);
-    stream.on('drain', this.onDrain);
+    // The listeners are shared by every connection (they find theirs on the stream): an idle connection
+    // costs no closures of its own for them.
+    (stream as OwnedStream)[OWNER] = this;
+    stream.on('data', streamData);
+    stream.on('error', streamError);
+    stream.on('close', streamClose);
+    stream.on('drain', streamDrain);
     this.connectTimer = broker.clock.setTimer(this.onConnectTimeout, broker.settings.limits.connectTimeout);
   }
 
@@ -139,7 +159,8 @@ export class Connection {
 
   // ---- inbound ----------------------------------------------------------------------------------
 
-  private readonly onData = (chunk: Buffer): void => {
+  /** Bytes from the stream (see streamData). */
+  onData(chunk: Buffer): void {
     if (this.state === 'closed') return;
     const metrics = this.broker.metrics;
     metrics.bytesReceived += chunk.length;
@@ -154,7 +175,7 @@ export class Connection {
     // completes must still time out. Progress on a large packet counts too (as in Mosquitto), so a big
     // PUBLISH on a slow link is not cut off.
     if (metrics.packetsReceived !== packetsBefore || this.framer.needed > 1000) this.lastReceivedAt = this.broker.clock.now();
-  };
+  }
 
   private readonly onPacket = (packet: Packet): void => {
     this.broker.metrics.packetsReceived++;
@@ -279,9 +300,9 @@ export class Connection {
     }
   }
 
-  private readonly onDrain = (): void => {
+  onDrain(): void {
     this.outbound.drained();
-  };
+  }
 
   // ---- timers -----------------------------------------------------------------------------------
 
@@ -422,15 +443,15 @@ export class Connection {
     this.broker.connectionClosed(this, reason, publishWill && wasConnected);
   }
 
-  private readonly onError = (err: Error): void => {
+  onError(err: Error): void {
     this.broker.logger.debug('socket error', { clientId: this.clientId, error: err.message });
     this.close('socket-error', true);
-  };
+  }
 
-  private readonly onClose = (): void => {
+  onClose(): void {
     this.closeTimer?.cancel();
     this.close('socket-closed', true);
-  };
+  }
 
   /** Delivers a message the broker routed here (see Outbound for flow control). */
   deliverQos0(message: Message, retain: boolean, subscriptionIdentifiers: readonly number[] | undefined): void {

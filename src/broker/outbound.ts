@@ -132,7 +132,7 @@ export class Outbound {
   deliverReliable(d: Delivery): void {
     const s = this.c.session;
     if (s === undefined) return;
-    if (s.queue.length > 0 || s.backlog > 0 || s.inflight.size >= this.window || this.congested) {
+    if (s.queueLength > 0 || s.backlog > 0 || s.inflightCount >= this.window || this.congested) {
       this.c.broker.enqueue(s, d);
       return;
     }
@@ -255,7 +255,7 @@ export class Outbound {
     if (c.state !== 'connected' || s === undefined) return;
     const broker = c.broker;
     while (!this.congested) {
-      const head = s.queue.peek();
+      const head = s.queueLength > 0 ? s.queue.peek() : undefined;
       if (head !== undefined) {
         if (head.qos > 0 && s.inflight.size >= this.window) return;
         s.dequeue();

@@ -79,9 +79,28 @@ export class Session {
   expiryInterval: number;
   readonly subscriptions = new Map<string, SubscriptionEntry>();
   /** Outbound QoS 1/2 in flight, in the order sent (Map keeps insertion order). */
-  readonly inflight = new Map<number, Inflight>();
+  get inflight(): Map<number, Inflight> {
+    if (this.lazyInflight === undefined) this.lazyInflight = new Map();
+    return this.lazyInflight;
+  }
+  // The collections below are made on first use: a connected client that is only idle pays for none.
+  private lazyInflight: Map<number, Inflight> | undefined;
   /** Messages owed but not yet sent: the client is offline, its Receive Maximum is reached, or its socket is full. */
-  readonly queue = new Deque<Delivery>();
+  get queue(): Deque<Delivery> {
+    if (this.lazyQueue === undefined) this.lazyQueue = new Deque();
+    return this.lazyQueue;
+  }
+  private lazyQueue: Deque<Delivery> | undefined;
+
+  /** Queued deliveries in memory, without making the queue. */
+  get queueLength(): number {
+    return this.lazyQueue?.length ?? 0;
+  }
+
+  /** Deliveries in flight, without making the table. */
+  get inflightCount(): number {
+    return this.lazyInflight?.size ?? 0;
+  }
   /** The broker-wide total this session's queued bytes count towards. */
   private readonly totals: QueueTotals;
   private ownQueuedBytes = 0;
@@ -97,7 +116,11 @@ export class Session {
     this.ownQueuedBytes = value;
   }
   /** Inbound QoS 2: Packet Identifiers whose PUBLISH was received and PUBREC sent, awaiting PUBREL. */
-  readonly inboundQos2 = new Set<number>();
+  get inboundQos2(): Set<number> {
+    if (this.lazyInbound === undefined) this.lazyInbound = new Set();
+    return this.lazyInbound;
+  }
+  private lazyInbound: Set<number> | undefined;
   /** The will of the last connection, while its delay runs. */
   pendingWill: PendingWill | undefined;
   willTimer: Timer | undefined;
@@ -201,9 +224,9 @@ export class Session {
 
   /** Forgets every message owed: used when the session ends or a Clean Start discards it. */
   clearMessages(): void {
-    this.queue.clear();
+    this.lazyQueue?.clear();
     this.queuedBytes = 0;
-    this.inflight.clear();
-    this.inboundQos2.clear();
+    this.lazyInflight?.clear();
+    this.lazyInbound?.clear();
   }
 }

@@ -35,7 +35,8 @@ export class Framer {
   maximumPacketSize: number;
   private readonly reader = new Reader(EMPTY);
   /** Bytes of a fixed header split across chunks (type byte + up to 4 length bytes). */
-  private readonly header = Buffer.alloc(5);
+  /** Allocated the first time a fixed header is split across chunks (rare: most connections never need it). */
+  private header: Buffer | undefined;
   private headerLength = 0;
   /**
    * Body of a packet split across chunks, as the pieces received so far: memory grows with the bytes that
@@ -109,6 +110,7 @@ export class Framer {
       if (!complete) {
         if (i - pos > 4) throw tooLongVarint();
         // Keep the partial fixed header (at most 5 bytes) for the next chunk.
+        if (this.header === undefined) this.header = Buffer.alloc(5);
         chunk.copy(this.header, 0, pos, len);
         this.headerLength = len - pos;
         return;
@@ -126,7 +128,7 @@ export class Framer {
 
   /** Continues a fixed header split across chunks; returns the position after the header or -1. */
   private fillHeader(chunk: Buffer, sink: PacketSink): number {
-    const h = this.header;
+    const h = this.header as Buffer;
     let pos = 0;
     while (pos < chunk.length) {
       const n = this.headerLength;
